@@ -1,0 +1,74 @@
+# The single entry point: CI and people call only these targets.
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+VENV      := .venv
+SAM_VENV  := .venv-sam
+PY        := $(VENV)/bin/python
+SAM       := $(SAM_VENV)/bin/sam
+# sam build needs a python3.12 on PATH for the python3.12 runtime: the project venv has one.
+SAM_ENV   := PATH="$(abspath $(VENV))/bin:$$PATH" SAM_CLI_TELEMETRY=0 SAM_CLI_CONTAINER_CONNECTION_TIMEOUT=1
+PIP_QUIET := --quiet --disable-pip-version-check
+
+.PHONY: help setup demo test lint unit integration e2e build validate bench deploy clean
+
+help:
+	@echo "make demo   run the whole pipeline on the embedded AWS stand-in (no account needed)"
+	@echo "make test   lint, type-check, unit + integration + e2e tests, sam validate --lint, sam build"
+	@echo "make lint | unit | integration | e2e | build | validate | bench | deploy | clean"
+
+# --- environments: made from nothing, pinned by the lock files ------------------------------
+$(VENV)/.installed: requirements/dev.lock
+	@py=$$(scripts/python312) && echo "creating $(VENV) with $$py" && rm -rf $(VENV) && $$py -m venv $(VENV)
+	$(PY) -m pip install $(PIP_QUIET) -r requirements/dev.lock
+	@touch $@
+
+$(SAM_VENV)/.installed: requirements/sam.lock
+	@py=$$(scripts/python312) && echo "creating $(SAM_VENV) (SAM CLI, its own pins) with $$py" && rm -rf $(SAM_VENV) && $$py -m venv $(SAM_VENV)
+	$(SAM_VENV)/bin/pip install $(PIP_QUIET) -r requirements/sam.lock
+	@touch $@
+
+setup: $(VENV)/.installed $(SAM_VENV)/.installed
+
+# --- the two commands ------------------------------------------------------------------------
+demo: $(VENV)/.installed
+	$(PY) -m emulator demo
+
+test: setup
+	@set -o pipefail; failed=(); \
+	for step in lint unit integration e2e validate build; do \
+	  echo "=== make $$step"; \
+	  $(MAKE) --no-print-directory $$step || failed+=($$step); \
+	done; \
+	if [ $${#failed[@]} -gt 0 ]; then echo "FAILED: $${failed[*]}"; exit 1; fi; \
+	echo "make test: all steps passed"
+
+# --- the steps -------------------------------------------------------------------------------
+lint: $(VENV)/.installed
+	$(PY) -m ruff check .
+	$(PY) -m ruff format --check .
+	$(PY) -m mypy
+
+unit: $(VENV)/.installed
+	$(PY) -m pytest tests/unit
+
+integration: $(VENV)/.installed
+	$(PY) -m pytest tests/integration
+
+e2e: $(VENV)/.installed
+	@if ls tests/e2e/test_*.py >/dev/null 2>&1; then $(PY) -m pytest tests/e2e; else echo "no e2e tests yet"; fi
+
+validate: $(SAM_VENV)/.installed
+	$(SAM_ENV) $(SAM) validate --lint --template-file template.yaml
+
+build: $(SAM_VENV)/.installed $(VENV)/.installed
+	$(SAM_ENV) $(SAM) build --template-file template.yaml
+
+bench: $(VENV)/.installed
+	$(PY) bench/cold_start.py
+
+deploy: build
+	$(SAM_ENV) $(SAM) deploy $(if $(ENV),--config-env $(ENV),)
+
+clean:
+	rm -rf $(VENV) $(SAM_VENV) .aws-sam .pytest_cache .mypy_cache .ruff_cache

@@ -1,0 +1,1 @@
+"""Thin wrappers over boto3, one service each; every one takes an optional injected client."""

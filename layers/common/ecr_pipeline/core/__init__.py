@@ -1,0 +1,1 @@
+"""What the functions decide and do, with AWS reached only through the adapters."""

@@ -1,0 +1,1 @@
+"""Typed views of the events the functions receive (AWS's and the pipeline's own)."""

@@ -1,0 +1,74 @@
+"""Reading fields out of an EventBridge event, with errors that name the field.
+
+A `MalformedEvent` is never retried: the handler logs the reason and drops the event.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+
+class MalformedEvent(ValueError):
+    """The event lacks a field or has one of the wrong type; `field` is its dotted path."""
+
+    def __init__(self, field: str, problem: str) -> None:
+        super().__init__(f"malformed event: {field} {problem}")
+        self.field = field
+        self.problem = problem
+
+
+def require_mapping(value: Any, field: str) -> dict[str, Any]:
+    if not isinstance(value, dict):
+        raise MalformedEvent(field, f"must be an object, got {type(value).__name__}")
+    return value
+
+
+def require_str(container: dict[str, Any], key: str, prefix: str) -> str:
+    field = f"{prefix}.{key}" if prefix else key
+    if key not in container:
+        raise MalformedEvent(field, "is missing")
+    value = container[key]
+    if not isinstance(value, str) or not value:
+        raise MalformedEvent(field, f"must be a non-empty string, got {value!r}")
+    return value
+
+
+def optional_str(container: dict[str, Any], key: str, prefix: str) -> str | None:
+    if container.get(key) is None:
+        return None
+    return require_str(container, key, prefix)
+
+
+def require_list(container: dict[str, Any], key: str, prefix: str) -> list[Any]:
+    field = f"{prefix}.{key}" if prefix else key
+    value = container.get(key)
+    if not isinstance(value, list):
+        raise MalformedEvent(field, "is missing" if value is None else f"must be a list, got {type(value).__name__}")
+    return value
+
+
+@dataclass(frozen=True)
+class Envelope:
+    """The EventBridge envelope fields every handler uses."""
+
+    event_id: str
+    detail_type: str
+    source: str
+    time: str
+    region: str
+    account: str
+    detail: dict[str, Any]
+
+
+def parse_envelope(event: Any) -> Envelope:
+    body = require_mapping(event, "event")
+    return Envelope(
+        event_id=require_str(body, "id", ""),
+        detail_type=require_str(body, "detail-type", ""),
+        source=require_str(body, "source", ""),
+        time=require_str(body, "time", ""),
+        region=require_str(body, "region", ""),
+        account=require_str(body, "account", ""),
+        detail=require_mapping(body.get("detail"), "detail"),
+    )

@@ -1,0 +1,70 @@
+"""The environment a function runs with, read and checked once at start-up.
+
+Core code never reads os.environ: handlers call `load_settings` and pass the result on.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass
+from functools import cache
+from pathlib import Path
+
+from ecr_pipeline.config import PipelineConfig, load_config
+
+# pipeline.yaml ships inside the layer, beside this package's modules.
+DEFAULT_CONFIG_PATH = Path(__file__).with_name("pipeline.yaml")
+
+
+class SettingsError(ValueError):
+    """A required environment variable is missing or empty; the message names it."""
+
+
+@dataclass(frozen=True)
+class Settings:
+    stage: str
+    event_bus_name: str
+    event_source: str
+    config_path: str
+    ledger_table: str = ""
+    idempotency_table: str = ""
+    codebuild_project: str = ""
+    topic_arn: str = ""
+    slack_webhook_secret_arn: str = ""
+    deploy_retry_queue_url: str = ""
+
+
+_FIELDS = {
+    "ledger_table": "LEDGER_TABLE",
+    "idempotency_table": "IDEMPOTENCY_TABLE",
+    "codebuild_project": "CODEBUILD_PROJECT",
+    "topic_arn": "TOPIC_ARN",
+    "slack_webhook_secret_arn": "SLACK_WEBHOOK_SECRET_ARN",
+    "deploy_retry_queue_url": "DEPLOY_RETRY_QUEUE_URL",
+}
+
+
+def read_settings(environ: Mapping[str, str], required: tuple[str, ...] = ()) -> Settings:
+    """Build Settings from an environment; every name in `required` (a Settings field) must be set."""
+    values = {name: environ.get(variable, "").strip() for name, variable in _FIELDS.items()}
+    for name in required:
+        if not values.get(name):
+            raise SettingsError(f"environment variable {_FIELDS[name]} is required by this function and is not set")
+    return Settings(
+        stage=environ.get("STAGE", "dev"),
+        event_bus_name=environ.get("EVENT_BUS_NAME", "default") or "default",
+        event_source=environ.get("PIPELINE_EVENT_SOURCE", "ecr-pipeline") or "ecr-pipeline",
+        config_path=environ.get("PIPELINE_CONFIG", "") or str(DEFAULT_CONFIG_PATH),
+        **values,
+    )
+
+
+def load_settings(*required: str) -> Settings:
+    return read_settings(os.environ, required)
+
+
+@cache
+def load_pipeline_config(path: str) -> PipelineConfig:
+    """pipeline.yaml, parsed once per process (a Lambda execution environment)."""
+    return load_config(path)

@@ -1,0 +1,17 @@
+"""Shared fixtures: fake AWS credentials for every test, so nothing can reach a real account."""
+
+from __future__ import annotations
+
+import pytest
+
+
+@pytest.fixture(autouse=True)
+def fake_aws_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    for name in ("AWS_PROFILE", "AWS_SESSION_TOKEN", "AWS_ENDPOINT_URL"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
+    monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
+    monkeypatch.setenv("POWERTOOLS_METRICS_NAMESPACE", "EcrPipelineTest")
+    monkeypatch.setenv("POWERTOOLS_SERVICE_NAME", "ecr-pipeline")
+    monkeypatch.setenv("POWERTOOLS_DEV", "false")
