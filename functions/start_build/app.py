@@ -1,1 +1,74 @@
-def handler(event, context): return {}
+"""CodeCommit push -> CodeBuild image builds (see ecr_pipeline.core.start_build)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aws_lambda_powertools.utilities.idempotency import idempotent_function
+from aws_lambda_powertools.utilities.typing import LambdaContext
+
+from ecr_pipeline.adapters.codebuild import CodeBuild
+from ecr_pipeline.adapters.codecommit import CodeCommit
+from ecr_pipeline.adapters.ecr import Ecr
+from ecr_pipeline.adapters.eventbridge import EventPublisher
+from ecr_pipeline.adapters.ledger import Ledger
+from ecr_pipeline.core.start_build import BuildServices, handle_push
+from ecr_pipeline.events.codecommit import parse_push_event
+from ecr_pipeline.events.envelope import MalformedEvent
+from ecr_pipeline.idempotency import idempotency_config, persistence_layer
+from ecr_pipeline.observability import logger, metrics
+from ecr_pipeline.settings import load_pipeline_config, load_settings
+
+settings = load_settings("ledger_table", "idempotency_table", "codebuild_project")
+config = load_pipeline_config(settings.config_path)
+services = BuildServices(
+    codecommit=CodeCommit(),
+    codebuild=CodeBuild(),
+    ecr=Ecr(),
+    ledger=Ledger(settings.ledger_table),
+    publisher=EventPublisher(settings.event_source, settings.event_bus_name),
+    project=settings.codebuild_project,
+)
+# Keyed on the delivery's event id(s): a redelivered push acts once.
+idempotency = idempotency_config("[id, Records[].eventId]")
+
+
+@idempotent_function(
+    data_keyword_argument="event", persistence_store=persistence_layer(settings.idempotency_table), config=idempotency
+)
+def process(event: dict[str, Any]) -> dict[str, Any]:
+    try:
+        changes = parse_push_event(event)
+    except MalformedEvent as error:
+        # Not retried: a redelivery would be just as malformed.
+        logger.error("push event rejected", reason=str(error), field=error.field)
+        metrics.add_metric(name="EventsRejected", unit="Count", value=1)
+        return {"status": "rejected", "reason": str(error)}
+    results = []
+    for change in changes:
+        outcome = handle_push(change, config, services)
+        if outcome.ignored_reason:
+            logger.info(
+                "push ignored", repository=change.repository, ref=change.ref_name, reason=outcome.ignored_reason
+            )
+        for image in outcome.images:
+            logger.info(
+                "image handled",
+                action=image.action,
+                repository=change.repository,
+                ref=change.ref_name,
+                commit=change.commit_id,
+                ecr_repository=image.ecr_repository,
+                build_id=image.build_id,
+                reason=image.reason,
+            )
+            metrics.add_metric(name=f"Builds{image.action.capitalize()}", unit="Count", value=1)
+        results.append(outcome.as_dict())
+    return {"status": "handled", "pushes": results}
+
+
+@logger.inject_lambda_context(correlation_id_path="id")
+@metrics.log_metrics
+def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    idempotency.register_lambda_context(context)
+    return process(event=event)

@@ -263,7 +263,9 @@ def _notify(value: Any, path: str) -> dict[str, tuple[str, ...]]:
         kinds_tuple = _string_list(kinds, f"{path}.{channel}", ())
         for index, kind in enumerate(kinds_tuple):
             if kind not in NOTIFY_KINDS:
-                raise ConfigError(f"{path}.{channel}[{index}]", f"unknown event kind {kind!r} (one of {', '.join(NOTIFY_KINDS)})")
+                raise ConfigError(
+                    f"{path}.{channel}[{index}]", f"unknown event kind {kind!r} (one of {', '.join(NOTIFY_KINDS)})"
+                )
         routes[channel] = kinds_tuple
     return routes
 
@@ -292,9 +294,7 @@ def _repository(name: str, value: Any, path: str) -> RepositoryConfig:
     if not _CODECOMMIT_NAME.match(name):
         raise ConfigError(path, "is not a valid CodeCommit repository name")
     raw = _mapping(value, path)
-    _known_keys(
-        raw, path, {"default_branch", "branches", "branches_ignore", "tags", "supersede", "notify", "images"}
-    )
+    _known_keys(raw, path, {"default_branch", "branches", "branches_ignore", "tags", "supersede", "notify", "images"})
     images_raw = _mapping(raw.get("images"), f"{path}.images")
     if not images_raw:
         raise ConfigError(f"{path}.images", "must name at least one ECR repository")

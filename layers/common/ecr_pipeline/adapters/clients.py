@@ -15,4 +15,4 @@ RETRY_CONFIG = Config(retries={"max_attempts": 5, "mode": "standard"}, connect_t
 @cache
 def client(service: str) -> Any:
     """One client per service per process, reused across invocations."""
-    return boto3.client(service, config=RETRY_CONFIG)  # type: ignore[call-overload]
+    return boto3.client(service, config=RETRY_CONFIG)

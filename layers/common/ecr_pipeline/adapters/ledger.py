@@ -21,9 +21,7 @@ from botocore.exceptions import ClientError
 
 from ecr_pipeline.adapters.clients import client
 
-NEWER_PUSH = (
-    "attribute_not_exists(pk) OR push_time < :push_time OR (push_time = :push_time AND push_id < :push_id)"
-)
+NEWER_PUSH = "attribute_not_exists(pk) OR push_time < :push_time OR (push_time = :push_time AND push_id < :push_id)"
 
 
 def to_item(values: dict[str, Any]) -> dict[str, dict[str, Any]]:
@@ -110,7 +108,8 @@ class Ledger:
             "author": push.author,
             "message": push.message,
         }
-        return self._put_if_newer(values, push.push_time, push.push_id) is not False
+        written, _ = self._put_if_newer(values, push.push_time, push.push_id)
+        return written
 
     def pushes_of_commit(self, repository: str, commit: str) -> list[PushRecord]:
         """Every ref whose newest push (as recorded) pointed at this commit."""
@@ -167,8 +166,8 @@ class Ledger:
             "push_time": build.push_time,
             "push_id": build.push_id,
         }
-        old = self._put_if_newer(values, build.push_time, build.push_id)
-        if old is False:
+        written, old = self._put_if_newer(values, build.push_time, build.push_id)
+        if not written:
             return False, self.newest_branch_build(repository, branch, ecr_repository)
         if old is None:
             return True, None
@@ -196,9 +195,11 @@ class Ledger:
 
     # --- shared ---------------------------------------------------------------------------
 
-    def _put_if_newer(self, values: dict[str, Any], push_time: str, push_id: str) -> dict[str, Any] | None | bool:
-        """Put the item if it is for a newer push. Returns the replaced item's values, None if
-        there was none, or False if the stored item is as new or newer (nothing written)."""
+    def _put_if_newer(self, values: dict[str, Any], push_time: str, push_id: str) -> tuple[bool, dict[str, Any] | None]:
+        """Put the item if it is for a newer push than the stored one.
+
+        Returns (written, the replaced item's values or None); not written when the stored item
+        is for the same push or a newer one."""
         try:
             response = self._client.put_item(
                 TableName=self._table,
@@ -209,7 +210,7 @@ class Ledger:
             )
         except ClientError as error:
             if error.response["Error"]["Code"] == "ConditionalCheckFailedException":
-                return False
+                return False, None
             raise
         old = response.get("Attributes")
-        return from_item(old) if old else None
+        return True, (from_item(old) if old else None)

@@ -17,6 +17,7 @@ from ecr_pipeline.events.envelope import (
     require_list,
     require_mapping,
     require_str,
+    require_time,
 )
 
 RefType = Literal["branch", "tag"]
@@ -116,7 +117,7 @@ def _from_trigger(event: dict[str, Any]) -> list[RefChange]:
             changes.append(
                 RefChange(
                     event_id=f"{require_str(record, 'eventId', prefix)}#{ref_index}",
-                    push_time=require_str(record, "eventTime", prefix),
+                    push_time=require_time(record, "eventTime", prefix),
                     region=arn_parts[3],
                     account=arn_parts[4],
                     repository=arn_parts[5],

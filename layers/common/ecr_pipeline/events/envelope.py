@@ -5,6 +5,7 @@ A `MalformedEvent` is never retried: the handler logs the reason and drops the e
 
 from __future__ import annotations
 
+import datetime as dt
 from dataclasses import dataclass
 from typing import Any
 
@@ -48,6 +49,18 @@ def require_list(container: dict[str, Any], key: str, prefix: str) -> list[Any]:
     return value
 
 
+def require_time(container: dict[str, Any], key: str, prefix: str) -> str:
+    """An ISO 8601 time, normalised to UTC `YYYY-MM-DDTHH:MM:SS.ffffffZ` so that times compare as strings."""
+    text = require_str(container, key, prefix)
+    try:
+        moment = dt.datetime.fromisoformat(text)
+    except ValueError:
+        raise MalformedEvent(f"{prefix}.{key}" if prefix else key, f"must be an ISO 8601 time, got {text!r}") from None
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=dt.UTC)
+    return moment.astimezone(dt.UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
 @dataclass(frozen=True)
 class Envelope:
     """The EventBridge envelope fields every handler uses."""
@@ -67,7 +80,7 @@ def parse_envelope(event: Any) -> Envelope:
         event_id=require_str(body, "id", ""),
         detail_type=require_str(body, "detail-type", ""),
         source=require_str(body, "source", ""),
-        time=require_str(body, "time", ""),
+        time=require_time(body, "time", ""),
         region=require_str(body, "region", ""),
         account=require_str(body, "account", ""),
         detail=require_mapping(body.get("detail"), "detail"),

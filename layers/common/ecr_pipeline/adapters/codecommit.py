@@ -1,0 +1,57 @@
+"""AWS CodeCommit: the pushed commit and the files a push changed."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from ecr_pipeline.adapters.clients import client
+
+
+@dataclass(frozen=True)
+class CommitInfo:
+    commit_id: str
+    author: str
+    message: str  # the first line only
+
+    @staticmethod
+    def first_line(message: str) -> str:
+        return message.strip().splitlines()[0].strip() if message.strip() else ""
+
+
+class CodeCommit:
+    def __init__(self, codecommit_client: Any = None) -> None:
+        self._client = codecommit_client or client("codecommit")
+
+    def get_commit(self, repository: str, commit_id: str) -> CommitInfo:
+        commit = self._client.get_commit(repositoryName=repository, commitId=commit_id)["commit"]
+        author = commit.get("author", {})
+        return CommitInfo(
+            commit_id=commit_id,
+            author=author.get("name") or author.get("email") or "",
+            message=CommitInfo.first_line(commit.get("message", "")),
+        )
+
+    def changed_files(self, repository: str, old_commit_id: str, commit_id: str) -> list[str]:
+        """Every path added, modified, deleted or renamed (both names) between the two commits, all pages."""
+        paths: list[str] = []
+        request: dict[str, Any] = {
+            "repositoryName": repository,
+            "beforeCommitSpecifier": old_commit_id,
+            "afterCommitSpecifier": commit_id,
+        }
+        while True:
+            response = self._client.get_differences(**request)
+            for difference in response.get("differences", []):
+                for side in ("beforeBlob", "afterBlob"):
+                    path = (difference.get(side) or {}).get("path")
+                    if path and path not in paths:
+                        paths.append(path)
+            token = response.get("NextToken")
+            if not token:
+                return paths
+            request["NextToken"] = token
+
+
+def clone_url(region: str, repository: str) -> str:
+    return f"https://git-codecommit.{region}.amazonaws.com/v1/repos/{repository}"
