@@ -50,13 +50,13 @@ lint: $(VENV)/.installed
 	$(PY) -m mypy
 
 unit: $(VENV)/.installed
-	$(PY) -m pytest tests/unit
+	$(PY) -m pytest -q tests/unit
 
 integration: $(VENV)/.installed
-	$(PY) -m pytest tests/integration
+	$(PY) -m pytest -q tests/integration
 
 e2e: $(VENV)/.installed
-	@if ls tests/e2e/test_*.py >/dev/null 2>&1; then $(PY) -m pytest tests/e2e; else echo "no e2e tests yet"; fi
+	@if ls tests/e2e/test_*.py >/dev/null 2>&1; then $(PY) -m pytest -q tests/e2e; else echo "no e2e tests yet"; fi
 
 validate: $(SAM_VENV)/.installed
 	$(SAM_ENV) $(SAM) validate --lint --template-file template.yaml

@@ -1,0 +1,87 @@
+from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from ecr_pipeline.config import ConfigError, load_config, parse_config
+
+PIPELINE_YAML = Path(__file__).resolve().parents[2] / "pipeline.yaml"
+
+
+def minimal(**repository: Any) -> dict[str, Any]:
+    return {"version": 1, "repositories": {"demo-app": {"images": {"demo-app": {}}, **repository}}}
+
+
+def test_shipped_pipeline_yaml_is_valid() -> None:
+    config = load_config(PIPELINE_YAML)
+    image = config.image("demo-app")
+    assert image is not None and image.codecommit_repository == "demo-app"
+    assert image.scan.max_findings == {"CRITICAL": 0, "HIGH": 0}
+    assert image.deploy[0].environment == "dev"
+
+
+def test_defaults_apply_when_fields_are_left_out() -> None:
+    config = parse_config(minimal())
+    repository = config.repository("demo-app")
+    assert repository is not None
+    assert repository.default_branch == "main" and repository.supersede is True
+    assert repository.images[0].paths == ("**",) and repository.images[0].scan.gate is True
+
+
+def test_allowlist_expiry_is_parsed_as_date() -> None:
+    document = minimal()
+    document["repositories"]["demo-app"]["images"]["demo-app"]["scan"] = {
+        "allowlist": [{"cve": "CVE-2024-1", "expires": "2027-01-31", "reason": "not reachable"}]
+    }
+    entry = parse_config(document).repositories["demo-app"].images[0].scan.allowlist[0]
+    assert entry.expires == dt.date(2027, 1, 31)
+    assert entry.active_on(dt.date(2027, 1, 31)) and not entry.active_on(dt.date(2027, 2, 1))
+
+
+@pytest.mark.parametrize(
+    ("change", "field"),
+    [
+        ({"branches": "main", "supersede": "yes"}, "repositories.demo-app.supersede"),
+        ({"images": {"Demo_App": {}}}, "repositories.demo-app.images.Demo_App"),
+        ({"images": {"demo-app": {"scan": {"max_findings": {"SEVERE": 1}}}}}, "max_findings.SEVERE"),
+        ({"images": {"demo-app": {"scan": {"max_findings": {"HIGH": -1}}}}}, "max_findings.HIGH"),
+        ({"images": {"demo-app": {"scan": {"scanning": "deep"}}}}, "scan.scanning"),
+        ({"images": {"demo-app": {"deploy": [{"ref": "main"}]}}}, "deploy[0].container_port"),
+        ({"notify": {"slack": ["everything"]}}, "notify.slack[0]"),
+        ({"images": {}}, "repositories.demo-app.images"),
+        ({"bogus": 1}, "repositories.demo-app.bogus"),
+    ],
+)
+def test_invalid_configuration_names_the_field(change: dict[str, Any], field: str) -> None:
+    with pytest.raises(ConfigError) as raised:
+        parse_config(minimal(**change))
+    assert field in str(raised.value)
+
+
+def test_same_ecr_repository_in_two_repositories_is_rejected() -> None:
+    document = minimal()
+    document["repositories"]["other"] = {"images": {"demo-app": {}}}
+    with pytest.raises(ConfigError, match=r"already used by repositories\.demo-app"):
+        parse_config(document)
+
+
+def test_unreadable_yaml_is_reported(tmp_path: Path) -> None:
+    broken = tmp_path / "pipeline.yaml"
+    broken.write_text("version: [1\n")
+    with pytest.raises(ConfigError, match="not valid YAML"):
+        load_config(broken)
+
+
+def test_wrong_version_is_rejected() -> None:
+    with pytest.raises(ConfigError, match=r"^version"):
+        parse_config({**minimal(), "version": 2})
+
+
+def test_shipped_file_round_trips_through_yaml() -> None:
+    # The layer ships the same file: a symlink resolved by `sam build`.
+    layer_copy = Path(__file__).resolve().parents[2] / "layers/common/ecr_pipeline/pipeline.yaml"
+    assert yaml.safe_load(layer_copy.read_text()) == yaml.safe_load(PIPELINE_YAML.read_text())
