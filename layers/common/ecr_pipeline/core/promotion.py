@@ -1,0 +1,314 @@
+"""tag_image: register built images, record scan verdicts, and promote PASSED images with tags.
+
+Three inputs, one function each:
+- an ECR PUSH of a build tag: `register_image` (ledger, "Image Registered", make sure a scan runs);
+- a "Scan Verdict": `apply_verdict` (ledger; PASSED promotes every ref recorded for the commit);
+- a "Promotion Requested" (a ref pushed on a commit whose image exists): `promote_requested`.
+Tags go on with put_image of the stored manifest; moving tags never go back to an older push
+(each is claimed in the ledger with a newer-push condition first).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from ecr_pipeline.adapters.ecr import Ecr, ImageManifest, TagConflict, repository_uri
+from ecr_pipeline.adapters.eventbridge import EventPublisher
+from ecr_pipeline.adapters.ledger import ImageRecord, Ledger, PushRecord
+from ecr_pipeline.config import ImageConfig, PipelineConfig
+from ecr_pipeline.core.scan_policy import PASSED, gate_disabled_verdict
+from ecr_pipeline.core.tagging import ignore_reason, is_build_tag, promotion_tags
+from ecr_pipeline.events.ecr import IMAGE_ACTION, ImageAction, parse_image_action
+from ecr_pipeline.events.envelope import MalformedEvent, require_mapping
+from ecr_pipeline.events.pipeline import (
+    IMAGE_PROMOTED,
+    IMAGE_REGISTERED,
+    PROMOTION_FAILED,
+    PROMOTION_REQUESTED,
+    SCAN_VERDICT,
+    PromotionRequest,
+    VerdictEvent,
+    parse_promotion_request,
+    parse_verdict,
+)
+from ecr_pipeline.observability import logger
+
+TagImageEvent = ImageAction | VerdictEvent | PromotionRequest
+
+
+@dataclass
+class TagServices:
+    ecr: Ecr
+    ledger: Ledger
+    publisher: EventPublisher
+
+
+@dataclass
+class PromotionOutcome:
+    added: list[str] = field(default_factory=list)
+    already: list[str] = field(default_factory=list)
+    superseded: list[str] = field(default_factory=list)
+    failed: list[str] = field(default_factory=list)
+    pushes: list[PushRecord] = field(default_factory=list)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "added": self.added,
+            "already": self.already,
+            "superseded": self.superseded,
+            "failed": self.failed,
+            "pushes": [push.push_id for push in self.pushes],
+        }
+
+
+def parse_event(event: Any) -> TagImageEvent:
+    """The typed form of any event tag_image subscribes to."""
+    body = require_mapping(event, "event")
+    detail_type = body.get("detail-type")
+    if detail_type == IMAGE_ACTION:
+        return parse_image_action(body)
+    if detail_type == SCAN_VERDICT:
+        return parse_verdict(body)
+    if detail_type == PROMOTION_REQUESTED:
+        return parse_promotion_request(body)
+    raise MalformedEvent(
+        "detail-type", f"must be {IMAGE_ACTION!r}, {SCAN_VERDICT!r} or {PROMOTION_REQUESTED!r}, got {detail_type!r}"
+    )
+
+
+def idempotency_fact(message: TagImageEvent) -> dict[str, Any]:
+    """The business fact an event states: a second event stating the same fact acts once."""
+    if isinstance(message, ImageAction):
+        return {
+            "fact": "image pushed",
+            "ecr_repository": message.ecr_repository,
+            "image_digest": message.image_digest,
+            "image_tag": message.image_tag,
+            "action": message.action_type,
+            "result": message.result,
+        }
+    if isinstance(message, VerdictEvent):
+        return {
+            "fact": "verdict",
+            "ecr_repository": message.ecr_repository,
+            "image_digest": message.image_digest,
+            "verdict": message.verdict,
+        }
+    return {
+        "fact": "promotion requested",
+        "ecr_repository": message.ecr_repository,
+        "image_digest": message.image_digest,
+        "push_id": message.push.push_id,
+        "push_time": message.push.push_time,
+    }
+
+
+def handle(message: TagImageEvent, config: PipelineConfig, services: TagServices) -> dict[str, Any]:
+    if isinstance(message, ImageAction):
+        return register_image(message, config, services)
+    if isinstance(message, VerdictEvent):
+        return apply_verdict(message, config, services)
+    return promote_requested(message, config, services)
+
+
+def image_detail(
+    image_config: ImageConfig, image_digest: str, commit: str, uri: str, pushes: list[PushRecord]
+) -> dict[str, Any]:
+    """The fields every image event carries: the newest push it is for, the image, all its pushes."""
+    newest = max(pushes, key=lambda push: (push.push_time, push.push_id)) if pushes else None
+    push_fields = newest.as_detail() if newest else {"repository": image_config.codecommit_repository, "commit": commit}
+    return {
+        **push_fields,
+        "ecr_repository": image_config.ecr_repository,
+        "image_tag": commit,
+        "image_digest": image_digest,
+        "repository_uri": uri,
+        "pushes": [push.as_detail() for push in pushes],
+    }
+
+
+# --- the build push --------------------------------------------------------------------------
+
+
+def register_image(action: ImageAction, config: PipelineConfig, services: TagServices) -> dict[str, Any]:
+    reason = ignore_reason(action, config)
+    image_config = config.image(action.ecr_repository)
+    if reason or image_config is None or action.image_tag is None:
+        logger.info(
+            "ECR action ignored",
+            ecr_repository=action.ecr_repository,
+            action=action.action_type,
+            image_tag=action.image_tag,
+            reason=reason,
+        )
+        return {"status": "ignored", "reason": reason}
+
+    commit = action.image_tag
+    uri = repository_uri(action.account, action.region, action.ecr_repository)
+    services.ledger.record_image(
+        ImageRecord(
+            ecr_repository=action.ecr_repository,
+            image_digest=action.image_digest,
+            commit=commit,
+            codecommit_repository=image_config.codecommit_repository,
+            pushed_at=action.time,
+            repository_uri=uri,
+        )
+    )
+    pushes = services.ledger.pushes_of_commit(image_config.codecommit_repository, commit)
+    detail = image_detail(image_config, action.image_digest, commit, uri, pushes)
+    services.publisher.publish(IMAGE_REGISTERED, {**detail, "pushed_at": action.time})
+
+    scan = ensure_scan(image_config, action.image_digest, services)
+    if not image_config.scan.gate:
+        verdict = gate_disabled_verdict()
+        services.publisher.publish(SCAN_VERDICT, {**detail, **verdict.as_detail()})
+    logger.info("image registered", ecr_repository=action.ecr_repository, commit=commit, scan=scan)
+    return {"status": "registered", "image_digest": action.image_digest, "commit": commit, "scan": scan}
+
+
+def ensure_scan(image_config: ImageConfig, image_digest: str, services: TagServices) -> str:
+    """Start a basic scan where ECR will not start one itself; returns what was done."""
+    if not image_config.scan.gate:
+        return "not needed: scan gate disabled by configuration"
+    if image_config.scan.scanning != "basic":
+        return "enhanced scanning scans every push"
+    if services.ecr.scan_on_push(image_config.ecr_repository):
+        return "scan on push"
+    if services.ecr.start_scan(image_config.ecr_repository, image_digest):
+        return "scan started"
+    # Basic scanning allows one scan per image per day: the one already made will report.
+    logger.info("scan limit reached for today", ecr_repository=image_config.ecr_repository, image_digest=image_digest)
+    return "scan limit reached for today"
+
+
+# --- verdicts and promotion -------------------------------------------------------------------
+
+
+def apply_verdict(verdict: VerdictEvent, config: PipelineConfig, services: TagServices) -> dict[str, Any]:
+    image_config = config.image(verdict.ecr_repository)
+    if image_config is None:
+        return {"status": "ignored", "reason": "the ECR repository is not in pipeline.yaml"}
+    services.ledger.record_verdict(
+        verdict.ecr_repository, verdict.image_digest, verdict.verdict, list(verdict.reasons), verdict.scanning
+    )
+    if verdict.verdict != PASSED:
+        logger.info("image blocked: no promotion", ecr_repository=verdict.ecr_repository, reasons=verdict.reasons)
+        return {"status": "blocked", "reasons": list(verdict.reasons)}
+    commit = verdict.commit or _commit_of(verdict.ecr_repository, verdict.image_digest, services)
+    if commit is None:
+        return {"status": "ignored", "reason": "no build tag on the image: its commit is unknown"}
+    pushes = services.ledger.pushes_of_commit(image_config.codecommit_repository, commit)
+    uri = repository_uri(verdict.account, verdict.region, verdict.ecr_repository)
+    outcome = promote(config, image_config, verdict.image_digest, commit, uri, pushes, list(verdict.reasons), services)
+    return {"status": "promoted" if outcome.pushes else "nothing to promote", **outcome.as_dict()}
+
+
+def promote_requested(request: PromotionRequest, config: PipelineConfig, services: TagServices) -> dict[str, Any]:
+    image_config = config.image(request.ecr_repository)
+    if image_config is None:
+        return {"status": "ignored", "reason": "the ECR repository is not in pipeline.yaml"}
+    image = services.ledger.get_image(request.ecr_repository, request.image_digest)
+    if image is None or image.verdict != PASSED:
+        # The push is in the ledger: the verdict, when it is PASSED, promotes this ref too.
+        state = "no verdict yet" if image is None or image.verdict is None else f"verdict {image.verdict}"
+        logger.info("promotion waits for a PASSED verdict", image_digest=request.image_digest, state=state)
+        return {"status": "waiting", "reason": state}
+    outcome = promote(
+        config,
+        image_config,
+        request.image_digest,
+        request.push.commit,
+        repository_uri(request.account, request.region, request.ecr_repository),
+        [request.push],
+        list(image.verdict_reasons),
+        services,
+    )
+    return {"status": "promoted" if outcome.pushes else "nothing to promote", **outcome.as_dict()}
+
+
+def _commit_of(ecr_repository: str, image_digest: str, services: TagServices) -> str | None:
+    image = services.ledger.get_image(ecr_repository, image_digest)
+    if image is not None and image.commit:
+        return image.commit
+    return next((tag for tag in services.ecr.image_tags(ecr_repository, image_digest) if is_build_tag(tag)), None)
+
+
+def plan_tags(config: PipelineConfig, image_config: ImageConfig, pushes: list[PushRecord]) -> dict[str, PushRecord]:
+    """Each promotion tag with the push it is for; a tag two pushes ask for goes to the newer one."""
+    repository = config.repository(image_config.codecommit_repository)
+    default_branch = repository.default_branch if repository else "main"
+    plan: dict[str, PushRecord] = {}
+    for push in sorted(pushes, key=lambda push: (push.push_time, push.push_id)):
+        for tag in promotion_tags(image_config.promote, default_branch, push):
+            plan[tag] = push
+    return plan
+
+
+def promote(
+    config: PipelineConfig,
+    image_config: ImageConfig,
+    image_digest: str,
+    commit: str,
+    uri: str,
+    pushes: list[PushRecord],
+    verdict_reasons: list[str],
+    services: TagServices,
+) -> PromotionOutcome:
+    outcome = PromotionOutcome()
+    if not pushes:
+        logger.info("no push recorded for the commit: nothing to promote", commit=commit)
+        return outcome
+    ecr_repository = image_config.ecr_repository
+    plan = plan_tags(config, image_config, pushes)
+    manifest: ImageManifest | None = None
+    pushes_kept: dict[str, PushRecord] = {push.push_id: push for push in pushes}
+    pushes_with_tags: set[str] = set()
+    for tag, push in plan.items():
+        if not services.ledger.claim_tag(ecr_repository, tag, image_digest, push):
+            outcome.superseded.append(tag)
+            continue
+        pushes_with_tags.add(push.push_id)
+        manifest = manifest or services.ecr.get_manifest(ecr_repository, image_digest)
+        try:
+            added = services.ecr.put_tag(ecr_repository, image_digest, tag, manifest)
+        except TagConflict as conflict:
+            outcome.failed.append(tag)
+            logger.warning("promotion tag refused", tag=tag, reason=str(conflict))
+            services.publisher.publish(
+                PROMOTION_FAILED,
+                {
+                    **push.as_detail(),
+                    "ecr_repository": ecr_repository,
+                    "image_tag": commit,
+                    "image_digest": image_digest,
+                    "tag": tag,
+                    "holder_digest": conflict.holder_digest,
+                    "reason": str(conflict),
+                },
+            )
+            continue
+        (outcome.added if added else outcome.already).append(tag)
+
+    # A push all of whose tags a newer push holds is left out: the newer push speaks for its ref.
+    tagged_pushes = {push.push_id for push in plan.values()}
+    outcome.pushes = [
+        push for push in pushes_kept.values() if push.push_id in pushes_with_tags or push.push_id not in tagged_pushes
+    ]
+    if not outcome.pushes:
+        logger.info("every promotion tag is held by a newer push", superseded=outcome.superseded)
+        return outcome
+    detail = image_detail(image_config, image_digest, commit, uri, outcome.pushes)
+    services.publisher.publish(
+        IMAGE_PROMOTED,
+        {
+            **detail,
+            "tags": outcome.added + outcome.already,
+            "tags_added": outcome.added,
+            "superseded_tags": outcome.superseded,
+            "failed_tags": outcome.failed,
+            "verdict_reasons": verdict_reasons,
+        },
+    )
+    return outcome

@@ -1,0 +1,107 @@
+"""scan_check: one code path for basic and enhanced scan events, ending in one "Scan Verdict".
+
+It writes nothing to AWS but its verdict event: tag_image records the verdict and promotes.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+from typing import Any
+
+from ecr_pipeline.adapters.ecr import Ecr, repository_uri
+from ecr_pipeline.adapters.eventbridge import EventPublisher
+from ecr_pipeline.adapters.ledger import Ledger
+from ecr_pipeline.config import PipelineConfig
+from ecr_pipeline.core.scan_policy import (
+    ScanReport,
+    evaluate,
+    event_announces_result,
+    finding_from_basic,
+    finding_from_enhanced,
+)
+from ecr_pipeline.core.tagging import is_build_tag
+from ecr_pipeline.events.pipeline import SCAN_VERDICT
+from ecr_pipeline.events.scan import ScanEvent
+from ecr_pipeline.observability import logger
+
+REASON_GATE_OFF = "scan gate disabled by configuration: the verdict was given when the image was registered"
+
+
+@dataclass
+class ScanServices:
+    ecr: Ecr
+    ledger: Ledger
+    publisher: EventPublisher
+
+
+def idempotency_fact(scan: ScanEvent) -> dict[str, Any]:
+    """The same scan outcome for the same digest acts once, whichever delivery brings it."""
+    return {
+        "fact": "scan",
+        "scanning": scan.scanning,
+        "ecr_repository": scan.ecr_repository,
+        "image_digest": scan.image_digest,
+        "scan_status": scan.scan_status,
+        "counts": scan.severity_counts,
+    }
+
+
+def read_report(scan: ScanEvent, services: ScanServices) -> ScanReport:
+    """The event, completed with every page of the findings when the event announces a result."""
+    report = ScanReport(scanning=scan.scanning, event_status=scan.scan_status, event_counts=scan.severity_counts)
+    if not event_announces_result(scan.scan_status):
+        return report
+    result = services.ecr.scan_findings(scan.ecr_repository, scan.image_digest)
+    if not result.found:
+        return ScanReport(
+            scanning=scan.scanning,
+            event_status=scan.scan_status,
+            event_counts=scan.severity_counts,
+            result_status="SCAN_NOT_FOUND",
+            result_description=result.description,
+        )
+    findings = tuple(finding_from_basic(raw) for raw in result.findings) + tuple(
+        finding_from_enhanced(raw) for raw in result.enhanced_findings
+    )
+    return ScanReport(
+        scanning=scan.scanning,
+        event_status=scan.scan_status,
+        event_counts=scan.severity_counts,
+        result_status=result.status,
+        result_description=result.description,
+        has_result=result.has_result,
+        result_counts=result.severity_counts,
+        findings=findings,
+    )
+
+
+def check_scan(scan: ScanEvent, config: PipelineConfig, services: ScanServices, today: dt.date) -> dict[str, Any]:
+    image_config = config.image(scan.ecr_repository)
+    if image_config is None:
+        logger.info("scan ignored: repository not configured", ecr_repository=scan.ecr_repository)
+        return {"status": "ignored", "reason": "the ECR repository is not in pipeline.yaml"}
+    if not image_config.scan.gate:
+        logger.info("scan ignored", ecr_repository=scan.ecr_repository, reason=REASON_GATE_OFF)
+        return {"status": "ignored", "reason": REASON_GATE_OFF}
+
+    verdict = evaluate(image_config.scan, read_report(scan, services), today)
+    commit = next((tag for tag in scan.image_tags if is_build_tag(tag)), None)
+    if commit is None:
+        image = services.ledger.get_image(scan.ecr_repository, scan.image_digest)
+        commit = image.commit if image else None
+    pushes = services.ledger.pushes_of_commit(image_config.codecommit_repository, commit) if commit else []
+    newest = max(pushes, key=lambda push: (push.push_time, push.push_id)) if pushes else None
+    detail: dict[str, Any] = {
+        **(newest.as_detail() if newest else {"repository": image_config.codecommit_repository, "commit": commit}),
+        "ecr_repository": scan.ecr_repository,
+        "image_tag": commit,
+        "image_digest": scan.image_digest,
+        "image_tags": list(scan.image_tags),
+        "repository_uri": repository_uri(scan.account, scan.region, scan.ecr_repository),
+        "scan_status": scan.scan_status,
+        **verdict.as_detail(),
+    }
+    services.publisher.publish(SCAN_VERDICT, detail)
+    logger.info("scan verdict", verdict=verdict.verdict, image_digest=scan.image_digest, reasons=list(verdict.reasons))
+    return {"status": "decided", "verdict": verdict.verdict, "reasons": list(verdict.reasons)}

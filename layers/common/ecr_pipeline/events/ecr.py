@@ -1,0 +1,42 @@
+"""ECR "ECR Image Action" events (source aws.ecr) as `ImageAction` objects."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from ecr_pipeline.events.envelope import MalformedEvent, optional_str, parse_envelope, require_str
+
+IMAGE_ACTION = "ECR Image Action"
+
+
+@dataclass(frozen=True)
+class ImageAction:
+    """One PUSH or DELETE of an image (one tag at most) in one repository."""
+
+    event_id: str
+    time: str
+    region: str
+    account: str
+    ecr_repository: str
+    image_digest: str
+    action_type: str  # PUSH | DELETE
+    result: str  # SUCCESS | FAILURE
+    image_tag: str | None  # absent for a push by digest and for many deletes
+
+
+def parse_image_action(event: object) -> ImageAction:
+    envelope = parse_envelope(event)
+    if envelope.detail_type != IMAGE_ACTION:
+        raise MalformedEvent("detail-type", f"must be {IMAGE_ACTION!r}, got {envelope.detail_type!r}")
+    detail = envelope.detail
+    return ImageAction(
+        event_id=envelope.event_id,
+        time=envelope.time,
+        region=envelope.region,
+        account=envelope.account,
+        ecr_repository=require_str(detail, "repository-name", "detail"),
+        image_digest=require_str(detail, "image-digest", "detail"),
+        action_type=require_str(detail, "action-type", "detail"),
+        result=require_str(detail, "result", "detail"),
+        image_tag=optional_str(detail, "image-tag", "detail"),
+    )
