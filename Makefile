@@ -64,8 +64,9 @@ validate: $(SAM_VENV)/.installed
 build: $(SAM_VENV)/.installed $(VENV)/.installed
 	$(SAM_ENV) $(SAM) build --template-file template.yaml
 
-bench: $(VENV)/.installed
+bench: build
 	$(PY) bench/cold_start.py
+	@if [ -f bench/push_to_deploy.py ]; then $(PY) bench/push_to_deploy.py; fi
 
 deploy: build
 	$(SAM_ENV) $(SAM) deploy $(if $(ENV),--config-env $(ENV),)

@@ -7,7 +7,7 @@ from typing import Any
 import pytest
 import yaml
 
-from ecr_pipeline.config import ConfigError, load_config, parse_config
+from ecr_pipeline.config import ConfigError, compile_config, load_config, parse_config
 
 PIPELINE_YAML = Path(__file__).resolve().parents[2] / "pipeline.yaml"
 
@@ -85,3 +85,17 @@ def test_shipped_file_round_trips_through_yaml() -> None:
     # The layer ships the same file: a symlink resolved by `sam build`.
     layer_copy = Path(__file__).resolve().parents[2] / "layers/common/ecr_pipeline/pipeline.yaml"
     assert yaml.safe_load(layer_copy.read_text()) == yaml.safe_load(PIPELINE_YAML.read_text())
+
+
+def test_compiled_json_gives_the_same_configuration(tmp_path: Path) -> None:
+    compiled = tmp_path / "pipeline.json"
+    config = compile_config(PIPELINE_YAML, compiled)
+    assert load_config(compiled) == config == load_config(PIPELINE_YAML)
+
+
+def test_compiling_an_invalid_file_fails_naming_the_field(tmp_path: Path) -> None:
+    bad = tmp_path / "pipeline.yaml"
+    bad.write_text(PIPELINE_YAML.read_text().replace("container_port: 8080", "container_port: http"))
+    with pytest.raises(ConfigError, match=r"deploy\[0\]\.container_port"):
+        compile_config(bad, tmp_path / "pipeline.json")
+    assert not (tmp_path / "pipeline.json").exists()

@@ -7,12 +7,11 @@ so a bad configuration fails a function's start-up with a message an operator ca
 from __future__ import annotations
 
 import datetime as dt
+import json
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
-
-import yaml
 
 SEVERITIES = ("CRITICAL", "HIGH", "MEDIUM", "LOW", "INFORMATIONAL", "UNDEFINED")
 NOTIFY_KINDS = ("all", "build", "skipped", "verdict", "blocked", "promoted", "deployment", "failures")
@@ -337,13 +336,42 @@ def parse_config(document: Any) -> PipelineConfig:
     return PipelineConfig(repositories=repositories)
 
 
-def load_config(path: str | Path) -> PipelineConfig:
+def read_document(path: str | Path) -> Any:
+    """The raw document of a pipeline.yaml, or of the pipeline.json that `sam build` compiles from it."""
     try:
         text = Path(path).read_text(encoding="utf-8")
     except OSError as error:
         raise ConfigError("pipeline.yaml", f"cannot be read from {path}: {error.strerror}") from None
+    if str(path).endswith(".json"):
+        return json.loads(text)
+    # PyYAML is needed only where the YAML itself is read: the layer ships the compiled JSON.
+    import yaml
+
     try:
-        document = yaml.safe_load(text)
+        return yaml.safe_load(text)
     except yaml.YAMLError as error:
         raise ConfigError("pipeline.yaml", f"is not valid YAML: {error}") from None
-    return parse_config(document)
+
+
+def load_config(path: str | Path) -> PipelineConfig:
+    return parse_config(read_document(path))
+
+
+def compile_config(source: str | Path, destination: str | Path) -> PipelineConfig:
+    """Validate pipeline.yaml and write it as JSON: done at build time, so a bad file fails `sam build`."""
+    document = read_document(source)
+    config = parse_config(document)
+    Path(destination).write_text(json.dumps(document, default=str, indent=1, sort_keys=True), encoding="utf-8")
+    return config
+
+
+if __name__ == "__main__":
+    import sys
+
+    if len(sys.argv) != 3:
+        raise SystemExit("usage: python -m ecr_pipeline.config PIPELINE_YAML PIPELINE_JSON")
+    try:
+        compiled = compile_config(sys.argv[1], sys.argv[2])
+    except ConfigError as error:
+        raise SystemExit(f"pipeline.yaml is invalid: {error}") from None
+    print(f"pipeline.yaml: {len(compiled.repositories)} repositories, {len(compiled.ecr_repositories())} images")

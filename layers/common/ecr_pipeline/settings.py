@@ -13,8 +13,9 @@ from pathlib import Path
 
 from ecr_pipeline.config import PipelineConfig, load_config
 
-# pipeline.yaml ships inside the layer, beside this package's modules.
-DEFAULT_CONFIG_PATH = Path(__file__).with_name("pipeline.yaml")
+# The layer ships pipeline.json, compiled from pipeline.yaml by `sam build`; a source tree has the YAML.
+_COMPILED_CONFIG = Path(__file__).with_name("pipeline.json")
+DEFAULT_CONFIG_PATH = _COMPILED_CONFIG if _COMPILED_CONFIG.exists() else Path(__file__).with_name("pipeline.yaml")
 
 
 class SettingsError(ValueError):

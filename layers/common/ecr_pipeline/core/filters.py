@@ -5,8 +5,10 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable
 from functools import lru_cache
+from typing import TYPE_CHECKING
 
-import pathspec
+if TYPE_CHECKING:
+    import pathspec
 
 
 @lru_cache(maxsize=256)
@@ -41,6 +43,9 @@ def ref_selected(name: str, include: Iterable[str], exclude: Iterable[str] = ())
 
 @lru_cache(maxsize=256)
 def _spec(patterns: tuple[str, ...]) -> pathspec.PathSpec:
+    # Imported on first use: only branch pushes with a previous commit filter paths.
+    import pathspec
+
     return pathspec.GitIgnoreSpec.from_lines(patterns)
 
 
