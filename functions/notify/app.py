@@ -1,0 +1,56 @@
+"""Pipeline, CodeBuild and CodeDeploy events -> one message on SNS and Slack (see ecr_pipeline.core.notify)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aws_lambda_powertools.logging import correlation_paths
+from aws_lambda_powertools.utilities.typing import LambdaContext
+
+from ecr_pipeline.adapters.delivery import KEY_JMESPATH, once_per_channel
+from ecr_pipeline.adapters.ledger import Ledger
+from ecr_pipeline.adapters.slack import SlackWebhook, secret_url_source
+from ecr_pipeline.adapters.sns import NotificationTopic
+from ecr_pipeline.core.notify import Channel, DeliveryFailed, Notifier, SlackChannel, SnsChannel, parse_notification
+from ecr_pipeline.events.envelope import MalformedEvent
+from ecr_pipeline.idempotency import idempotency_config, persistence_layer
+from ecr_pipeline.observability import logger, metrics
+from ecr_pipeline.settings import load_pipeline_config, load_settings
+
+settings = load_settings("topic_arn", "ledger_table", "idempotency_table")
+config = load_pipeline_config(settings.config_path)
+channels: dict[str, Channel] = {"sns": SnsChannel(NotificationTopic(settings.topic_arn))}
+if settings.slack_webhook_secret_arn:
+    channels["slack"] = SlackChannel(SlackWebhook(secret_url_source(settings.slack_webhook_secret_arn)))
+idempotency = idempotency_config(KEY_JMESPATH)
+notifier = Notifier(
+    config=config,
+    ledger=Ledger(settings.ledger_table),
+    channels=channels,
+    once=once_per_channel(persistence_layer(settings.idempotency_table), idempotency),
+    stage=settings.stage,
+)
+
+
+@logger.inject_lambda_context(correlation_id_path=correlation_paths.EVENT_BRIDGE)
+@metrics.log_metrics
+def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    idempotency.register_lambda_context(context)
+    try:
+        notification = parse_notification(event)
+    except MalformedEvent as error:
+        # Not retried: a redelivery would be just as malformed.
+        logger.error("event rejected", reason=str(error), field=error.field)
+        metrics.add_metric(name="EventsRejected", unit="Count", value=1)
+        return {"status": "rejected", "reason": str(error)}
+    try:
+        delivery = notifier.notify(notification)
+    except DeliveryFailed as error:
+        for channel in error.failures:
+            metrics.add_metric(name=f"NotificationsFailed_{channel}", unit="Count", value=1)
+        raise
+    if delivery is None:
+        return {"status": "ignored"}
+    for channel in delivery.results:
+        metrics.add_metric(name=f"NotificationsDelivered_{channel}", unit="Count", value=1)
+    return {"status": "delivered", **delivery.as_dict()}

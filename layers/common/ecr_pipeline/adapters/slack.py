@@ -1,0 +1,150 @@
+"""Slack incoming webhook, through slack_sdk's WebhookClient and its retry handlers.
+
+The webhook URL is a secret: it is read from Secrets Manager through Powertools parameters
+(cached), handed to WebhookClient and nowhere else. slack_sdk logs the URL at debug and info
+level, so the client gets a logger of its own that emits nothing; every error raised here is
+built from the status and Slack's error code only.
+
+Delivery is at most once. A request that may have reached Slack (a read timeout, a dropped
+connection after sending) is never sent again, since a webhook has no idempotency key:
+connection errors are retried only when the request could not have been sent (URLError),
+rate limits after their Retry-After, and 500/503 (Slack posted nothing).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Callable
+from typing import Any
+from urllib.error import URLError
+
+from aws_lambda_powertools.utilities.parameters import SecretsProvider
+from slack_sdk.http_retry.builtin_handlers import (
+    ConnectionErrorRetryHandler,
+    RateLimitErrorRetryHandler,
+    ServerErrorRetryHandler,
+)
+from slack_sdk.http_retry.builtin_interval_calculators import BackoffRetryIntervalCalculator
+from slack_sdk.http_retry.handler import RetryHandler
+from slack_sdk.http_retry.interval_calculator import RetryIntervalCalculator
+from slack_sdk.http_retry.request import HttpRequest
+from slack_sdk.http_retry.response import HttpResponse
+from slack_sdk.http_retry.state import RetryState
+from slack_sdk.webhook import WebhookClient
+
+from ecr_pipeline.adapters.clients import client
+
+SECRET_MAX_AGE_SECONDS = 300
+TIMEOUT_SECONDS = 10
+# A longer Retry-After is not slept through: the Lambda retry comes back later instead.
+MAX_RETRY_AFTER_SECONDS = 20
+
+_silent = logging.getLogger("ecr_pipeline.slack_webhook")
+_silent.setLevel(logging.CRITICAL + 1)  # slack_sdk checks `level <= DEBUG` before logging the URL
+_silent.propagate = False
+_silent.addHandler(logging.NullHandler())
+
+
+class SlackDeliveryFailed(RuntimeError):
+    """Slack did not take the message; it was not posted, so a later retry may send it."""
+
+
+class WebhookSecretInvalid(ValueError):
+    """The secret does not hold a webhook URL (the message never includes the secret's value)."""
+
+
+class _BoundedRateLimitHandler(RateLimitErrorRetryHandler):
+    """Waits out a 429's Retry-After only when it is short."""
+
+    def _can_retry(
+        self,
+        *,
+        state: RetryState,
+        request: HttpRequest,
+        response: HttpResponse | None = None,
+        error: Exception | None = None,
+    ) -> bool:
+        if response is None or response.status_code != 429:
+            return False
+        retry_after = next((values for name, values in response.headers.items() if name.lower() == "retry-after"), [])
+        try:
+            return int(retry_after[0]) <= MAX_RETRY_AFTER_SECONDS if retry_after else True
+        except ValueError:
+            return False
+
+
+def retry_handlers(interval: RetryIntervalCalculator | None = None) -> list[RetryHandler]:
+    calculator = interval or BackoffRetryIntervalCalculator(backoff_factor=0.5)
+    return [
+        # URLError only: raised while connecting or sending, so Slack cannot have posted it.
+        ConnectionErrorRetryHandler(max_retry_count=2, interval_calculator=calculator, error_types=[URLError]),
+        _BoundedRateLimitHandler(max_retry_count=2),
+        ServerErrorRetryHandler(max_retry_count=2, interval_calculator=calculator),
+    ]
+
+
+def webhook_url_from_secret(value: str | bytes | dict[str, Any] | None, secret_name: str) -> str:
+    """The URL from the secret's value: the URL itself, or JSON with `url` or `webhook_url`."""
+    text = value.decode("utf-8", "replace") if isinstance(value, bytes) else value
+    if isinstance(text, str) and text.strip().startswith("{"):
+        try:
+            text = json.loads(text)
+        except ValueError:
+            raise WebhookSecretInvalid(f"secret {secret_name} is neither a URL nor valid JSON") from None
+    if isinstance(text, dict):
+        text = text.get("url") or text.get("webhook_url")
+    if not isinstance(text, str) or not text.strip().startswith(("https://", "http://")):
+        raise WebhookSecretInvalid(
+            f"secret {secret_name} must hold the webhook URL, or JSON with a 'url' key holding it"
+        )
+    return text.strip()
+
+
+def secret_url_source(secret_name: str, secrets_client: Any = None) -> Callable[[], str]:
+    """A function returning the webhook URL, read through Powertools parameters and cached."""
+    provider = SecretsProvider(boto3_client=secrets_client or client("secretsmanager"))
+
+    def url() -> str:
+        return webhook_url_from_secret(provider.get(secret_name, max_age=SECRET_MAX_AGE_SECONDS), secret_name)
+
+    return url
+
+
+class SlackWebhook:
+    def __init__(
+        self,
+        url_source: Callable[[], str],
+        *,
+        timeout: int = TIMEOUT_SECONDS,
+        interval: RetryIntervalCalculator | None = None,
+    ) -> None:
+        self._url_source = url_source
+        self._timeout = timeout
+        self._handlers = retry_handlers(interval)
+
+    def send(self, payload: dict[str, Any]) -> dict[str, Any]:
+        """Post the payload. Returns {"status": "sent"} or, when Slack may or may not have it,
+        {"status": "unknown"}; raises SlackDeliveryFailed when Slack certainly did not post it."""
+        url = self._url_source()
+        webhook = WebhookClient(url, timeout=self._timeout, logger=_silent, retry_handlers=self._handlers)
+        try:
+            response = webhook.send_dict(payload)
+        except URLError as error:
+            raise SlackDeliveryFailed(f"could not reach the Slack webhook: {_reason(error.reason)}") from None
+        except (TimeoutError, ConnectionError, OSError) as error:
+            # The request went out; whether Slack posted it is unknown. Not sending again keeps it at most once.
+            return {"status": "unknown", "reason": type(error).__name__}
+        except Exception as error:
+            # Named by type only: slack_sdk's own messages can carry the URL.
+            raise SlackDeliveryFailed(f"Slack webhook call failed: {type(error).__name__}") from None
+        if response.status_code == 200:
+            return {"status": "sent"}
+        code = (response.body or "").strip()[:100]
+        if url in code:
+            code = "(response withheld)"
+        raise SlackDeliveryFailed(f"Slack webhook answered {response.status_code} {code}".rstrip())
+
+
+def _reason(reason: object) -> str:
+    return type(reason).__name__ if isinstance(reason, BaseException) else "connection error"

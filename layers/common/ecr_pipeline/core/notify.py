@@ -1,0 +1,243 @@
+"""notify's core: which event, which message, which channels, and delivery once per (event, channel).
+
+Delivery tries every channel even when one fails (a Slack outage never stops the SNS
+message), then raises `DeliveryFailed` so Lambda retries; the retry skips every channel that
+already got the message, because each delivery runs under an idempotency record keyed on
+(event id, channel).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from ecr_pipeline.adapters.ledger import PushRecord
+from ecr_pipeline.config import PipelineConfig
+from ecr_pipeline.core.messages import (
+    PIPELINE_EVENTS,
+    BuildFacts,
+    Message,
+    deployment_facts,
+    message_from_build,
+    message_from_deployment,
+    message_from_pipeline_event,
+)
+from ecr_pipeline.events import codebuild, codedeploy
+from ecr_pipeline.events.codebuild import BuildStateChange, parse_build_state_change
+from ecr_pipeline.events.codedeploy import DeploymentStateChange, parse_deployment_state_change
+from ecr_pipeline.events.envelope import Envelope, MalformedEvent, parse_envelope
+from ecr_pipeline.observability import logger
+from ecr_pipeline.render.chatbot import render_chatbot
+from ecr_pipeline.render.slack import render_slack
+from ecr_pipeline.render.text import email_subject, render_text
+
+# Where a repository is not in pipeline.yaml (or names no routes): everything to the topic.
+DEFAULT_ROUTES: dict[str, tuple[str, ...]] = {"sns": ("all",)}
+CHANNEL_ORDER = ("sns", "slack")
+
+Notification = Envelope | BuildStateChange | DeploymentStateChange
+
+
+def parse_notification(event: Any) -> Notification:
+    """The typed event: CodeBuild and CodeDeploy state changes, or one of the pipeline's own events."""
+    envelope = parse_envelope(event)
+    if envelope.source == codebuild.SOURCE:
+        return parse_build_state_change(envelope)
+    if envelope.source == codedeploy.SOURCE:
+        return parse_deployment_state_change(envelope)
+    if envelope.detail_type not in PIPELINE_EVENTS:
+        raise MalformedEvent("detail-type", f"is not an event notify tells ({', '.join(PIPELINE_EVENTS)})")
+    return envelope
+
+
+class LedgerReader(Protocol):
+    def get_build(self, build_id: str) -> dict[str, Any] | None: ...
+
+    def pushes_of_commit(self, repository: str, commit: str) -> list[PushRecord]: ...
+
+
+def build_facts(change: BuildStateChange, ledger: LedgerReader) -> BuildFacts:
+    """The ledger's record of the build (keyed by its `project:uuid` id) and the push it built."""
+    record = ledger.get_build(change.build_id)
+    repository = change.environment.get("SOURCE_REPOSITORY") or (record or {}).get("repository") or ""
+    commit = change.environment.get("IMAGE_TAG") or (record or {}).get("commit") or change.source_version
+    ref = change.environment.get("SOURCE_BRANCH") or (record or {}).get("ref_name") or ""
+    push = None
+    if repository and commit:
+        pushes = ledger.pushes_of_commit(repository, commit)
+        # The push of this build's ref, else any push of the commit: author and message are the same.
+        push = next((candidate for candidate in pushes if candidate.ref_name == ref), pushes[0] if pushes else None)
+    return BuildFacts(record=record, push=push)
+
+
+def to_message(
+    notification: Notification, config: PipelineConfig, ledger: LedgerReader, stage: str = ""
+) -> Message | None:
+    """The message for an event; None for a CodeDeploy group pipeline.yaml does not deploy to."""
+    if isinstance(notification, BuildStateChange):
+        return message_from_build(notification, build_facts(notification, ledger), stage)
+    if isinstance(notification, DeploymentStateChange):
+        facts = deployment_facts(config, notification.application, notification.deployment_group)
+        return message_from_deployment(notification, facts, stage) if facts else None
+    return message_from_pipeline_event(notification, stage)
+
+
+def channels_for(message: Message, routes: Mapping[str, tuple[str, ...]], available: set[str]) -> list[str]:
+    """The channels whose routes name `all` or one of the message's kinds, among those available."""
+    chosen = []
+    for channel in CHANNEL_ORDER:
+        kinds = routes.get(channel, ())
+        if channel in available and ("all" in kinds or any(kind in kinds for kind in message.kinds)):
+            chosen.append(channel)
+    return chosen
+
+
+def routes_for(message: Message, config: PipelineConfig) -> Mapping[str, tuple[str, ...]]:
+    repository = config.repository(message.repository) if message.repository else None
+    return repository.notify if repository and repository.notify else DEFAULT_ROUTES
+
+
+# --- channels ---------------------------------------------------------------------------
+
+
+class Channel(Protocol):
+    name: str
+
+    def send(self, message: Message) -> dict[str, Any]: ...
+
+
+class TopicPublisher(Protocol):
+    def publish(self, *, subject: str, message: str, attributes: Mapping[str, str | list[str]]) -> str: ...
+
+
+class WebhookSender(Protocol):
+    def send(self, payload: dict[str, Any]) -> dict[str, Any]: ...
+
+
+def message_attributes(message: Message) -> dict[str, str | list[str]]:
+    """SNS message attributes for subscription filter policies; an unknown value is left out."""
+    attributes: dict[str, str | list[str]] = {
+        "event": message.event,
+        "status": message.status,
+        "severity": message.severity,
+        "repository": message.repository,
+        "branch": message.ref,
+        "environment": message.environment,
+        "kinds": list(message.kinds),
+    }
+    return {name: value for name, value in attributes.items() if value}
+
+
+def sns_payload(message: Message) -> str:
+    """MessageStructure=json: email gets the plain text, every other protocol the Chatbot JSON."""
+    chatbot = json.dumps(render_chatbot(message), ensure_ascii=False)
+    text = render_text(message)
+    return json.dumps({"default": chatbot, "email": text}, ensure_ascii=False)
+
+
+@dataclass
+class SnsChannel:
+    topic: TopicPublisher
+    name: str = "sns"
+
+    def send(self, message: Message) -> dict[str, Any]:
+        message_id = self.topic.publish(
+            subject=email_subject(message), message=sns_payload(message), attributes=message_attributes(message)
+        )
+        return {"message_id": message_id}
+
+
+@dataclass
+class SlackChannel:
+    webhook: WebhookSender
+    name: str = "slack"
+
+    def send(self, message: Message) -> dict[str, Any]:
+        return self.webhook.send(render_slack(message))
+
+
+# --- delivery ---------------------------------------------------------------------------
+
+
+class DeliverOnce(Protocol):
+    """Runs `send` at most once per `delivery` ({event_id, channel}), returning the first result."""
+
+    def __call__(self, *, delivery: dict[str, str], send: Callable[[], dict[str, Any]]) -> dict[str, Any]: ...
+
+
+def run_directly(*, delivery: dict[str, str], send: Callable[[], dict[str, Any]]) -> dict[str, Any]:
+    """A `DeliverOnce` without memory, for callers that keep no idempotency records."""
+    return send()
+
+
+class DeliveryFailed(RuntimeError):
+    """One or more channels failed; the others were delivered. Raised so Lambda retries."""
+
+    def __init__(self, failures: dict[str, str]) -> None:
+        super().__init__("delivery failed on " + "; ".join(f"{name}: {reason}" for name, reason in failures.items()))
+        self.failures = failures
+
+
+@dataclass
+class Delivery:
+    message: Message
+    results: dict[str, dict[str, Any]] = field(default_factory=dict)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"event_id": self.message.event_id, "status": self.message.status, "channels": self.results}
+
+
+def _sender(channel: Channel, message: Message) -> Callable[[], dict[str, Any]]:
+    def send() -> dict[str, Any]:
+        return channel.send(message)
+
+    return send
+
+
+def deliver(message: Message, channels: list[Channel], once: DeliverOnce) -> Delivery:
+    """Send to every channel once; raise DeliveryFailed after trying them all if any failed."""
+    delivery = Delivery(message)
+    failures: dict[str, str] = {}
+    for channel in channels:
+        key = {"event_id": message.event_id, "channel": channel.name}
+        try:
+            delivery.results[channel.name] = once(delivery=key, send=_sender(channel, message))
+        except Exception as error:  # one channel's failure must not keep the message from the others
+            failures[channel.name] = f"{type(error).__name__}: {error}"
+            logger.warning(
+                "notification not delivered",
+                channel=channel.name,
+                event_id=message.event_id,
+                error=failures[channel.name],
+            )
+    if failures:
+        raise DeliveryFailed(failures)
+    return delivery
+
+
+@dataclass
+class Notifier:
+    config: PipelineConfig
+    ledger: LedgerReader
+    channels: dict[str, Channel]
+    once: DeliverOnce = run_directly
+    stage: str = ""
+
+    def notify(self, notification: Notification) -> Delivery | None:
+        """Tell one event on the channels its repository routes it to; None if nobody is told."""
+        message = to_message(notification, self.config, self.ledger, self.stage)
+        if message is None:
+            logger.info("event about a deployment group pipeline.yaml does not configure; not told")
+            return None
+        chosen = channels_for(message, routes_for(message, self.config), set(self.channels))
+        logger.info(
+            "notification",
+            event_id=message.event_id,
+            status=message.status,
+            repository=message.repository,
+            ref=message.ref,
+            channels=chosen,
+        )
+        return deliver(message, [self.channels[name] for name in chosen], self.once)

@@ -1,0 +1,109 @@
+"""AWS CodeBuild "Build State Change" events, as `BuildStateChange` objects.
+
+The build's environment overrides (set by start_build) travel in the event and name the push:
+ECR_REPOSITORY_URI, IMAGE_TAG (the commit), SOURCE_REPOSITORY, SOURCE_REF_TYPE, SOURCE_BRANCH, SOURCE_URL.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from ecr_pipeline.events.envelope import Envelope, MalformedEvent, require_mapping, require_str
+
+BUILD_STATE_CHANGE = "CodeBuild Build State Change"
+SOURCE = "aws.codebuild"
+FINAL_STATUSES = ("SUCCEEDED", "FAILED", "STOPPED", "FAULT", "TIMED_OUT")
+
+
+@dataclass(frozen=True)
+class FailedPhase:
+    phase: str
+    status: str
+    context: str
+
+
+@dataclass(frozen=True)
+class BuildStateChange:
+    event_id: str
+    time: str
+    region: str
+    account: str
+    status: str
+    project: str
+    build_arn: str
+    source_version: str = ""
+    source_location: str = ""
+    logs_link: str = ""
+    environment: dict[str, str] = field(default_factory=dict)
+    failed_phase: FailedPhase | None = None
+
+    @property
+    def build_id(self) -> str:
+        """The id StartBuild returns (`project:uuid`), as the ledger records it; the event carries the ARN."""
+        _, separator, rest = self.build_arn.partition(":build/")
+        return rest if separator else self.build_arn
+
+
+def _environment_variables(info: dict[str, Any]) -> dict[str, str]:
+    environment = info.get("environment")
+    if not isinstance(environment, dict):
+        return {}
+    variables = environment.get("environment-variables")
+    if not isinstance(variables, list):
+        return {}
+    values: dict[str, str] = {}
+    for index, variable in enumerate(variables):
+        entry = require_mapping(variable, f"detail.additional-information.environment.environment-variables[{index}]")
+        name, value = entry.get("name"), entry.get("value")
+        # Secrets (PARAMETER_STORE, SECRETS_MANAGER) carry a reference, never a value worth telling.
+        if isinstance(name, str) and isinstance(value, str) and entry.get("type", "PLAINTEXT") == "PLAINTEXT":
+            values[name] = value
+    return values
+
+
+def _failed_phase(info: dict[str, Any]) -> FailedPhase | None:
+    phases = info.get("phases")
+    if not isinstance(phases, list):
+        return None
+    for phase in phases:
+        if not isinstance(phase, dict):
+            continue
+        status = phase.get("phase-status")
+        if status in ("FAILED", "FAULT", "TIMED_OUT", "CLIENT_ERROR"):
+            contexts = [str(text) for text in phase.get("phase-context") or [] if text]
+            return FailedPhase(str(phase.get("phase-type") or ""), str(status), "; ".join(contexts))
+    return None
+
+
+def _text(container: dict[str, Any], key: str) -> str:
+    value = container.get(key)
+    return value if isinstance(value, str) else ""
+
+
+def parse_build_state_change(envelope: Envelope) -> BuildStateChange:
+    if envelope.detail_type != BUILD_STATE_CHANGE:
+        raise MalformedEvent("detail-type", f"must be {BUILD_STATE_CHANGE!r}, got {envelope.detail_type!r}")
+    detail = envelope.detail
+    status = require_str(detail, "build-status", "detail")
+    if status not in FINAL_STATUSES:
+        finished = ", ".join(FINAL_STATUSES)
+        raise MalformedEvent("detail.build-status", f"must be a finished status ({finished}), got {status!r}")
+    info_raw = detail.get("additional-information")
+    info = require_mapping(info_raw, "detail.additional-information") if info_raw is not None else {}
+    logs = info["logs"] if isinstance(info.get("logs"), dict) else {}
+    source = info["source"] if isinstance(info.get("source"), dict) else {}
+    return BuildStateChange(
+        event_id=envelope.event_id,
+        time=envelope.time,
+        region=envelope.region,
+        account=envelope.account,
+        status=status,
+        project=require_str(detail, "project-name", "detail"),
+        build_arn=require_str(detail, "build-id", "detail"),
+        source_version=_text(info, "source-version"),
+        source_location=_text(source, "location"),
+        logs_link=_text(logs, "deep-link"),
+        environment=_environment_variables(info),
+        failed_phase=_failed_phase(info),
+    )

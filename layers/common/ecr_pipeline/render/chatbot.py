@@ -1,0 +1,98 @@
+"""A `Message` as an AWS Chatbot (Amazon Q Developer in chat applications) custom notification.
+
+Published to the SNS topic, a Chatbot subscribed to it posts this to Slack or Microsoft Teams
+with no webhook. The schema is version 1.0 with `source: custom`; texts are kept short.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ecr_pipeline.core.messages import Message, display_time
+from ecr_pipeline.render.fit import fit, fit_lines
+
+TITLE = 250
+DESCRIPTION = 8000
+NEXT_STEPS = 5
+NEXT_STEP = 500
+KEYWORDS = 10
+KEYWORD = 75
+SUMMARY = 500
+
+EMOJI = {
+    "SUCCEEDED": "✅",
+    "PASSED": "✅",
+    "PROMOTED": "🏷️",
+    "FAILED": "❌",
+    "BLOCKED": "⛔",
+    "STOPPED": "🛑",
+    "SUPERSEDED": "⏩",
+    "SKIPPED": "⏭️",
+    "STARTED": "▶️",
+}
+
+
+def _description(message: Message) -> str:
+    rows = [
+        ("Repository", message.repository),
+        (message.ref_type.capitalize() or "Ref", message.ref),
+        ("Commit", message.short_commit),
+        ("Author", message.author),
+        ("Message", fit(message.commit_message, 300)),
+        ("Image", message.image),
+        ("Tags", ", ".join(message.image_tags)),
+        ("Environment", message.environment),
+        ("Deployment", message.deployment_id),
+        ("Scanning", message.scanning),
+        *message.facts,
+    ]
+    lines = [f"*{label}:* {fit(value, 500)}" for label, value in rows if value]
+    if message.note:
+        lines.append(fit(message.note, 1000))
+    if message.counts:
+        lines.append("*Findings:* " + ", ".join(f"{severity} {count}" for severity, count in message.counts))
+    if message.findings:
+        findings = (
+            fit(
+                f"• {finding.id} {finding.severity} {finding.package} "
+                + (f"fixed in {finding.fixed_in}" if finding.fixed_in else "no fix yet"),
+                300,
+            )
+            for finding in message.findings
+        )
+        lines.extend(["*Top findings:*", fit_lines(findings, 3000)])
+    if message.reasons:
+        lines.append("*Why it is blocked:*" if message.status == "BLOCKED" else "*Reasons:*")
+        lines.append(fit_lines((fit(f"• {reason}", 500) for reason in message.reasons), 2000))
+    return fit("\n".join(lines), DESCRIPTION)
+
+
+def render_chatbot(message: Message) -> dict[str, Any]:
+    about = message.ecr_repository or message.repository
+    title = f"{EMOJI.get(message.status, '🔔')} {message.headline}" + (f": {about}" if about else "")
+    keywords = [message.status, message.repository, message.ref, message.environment]
+    origin = f"ecr-pipeline {message.stage}".strip()
+    return {
+        "version": "1.0",
+        "source": "custom",
+        "id": message.event_id,
+        "content": {
+            "textType": "client-markdown",
+            "title": fit(title, TITLE),
+            "description": _description(message),
+            "nextSteps": [fit(f"{link.label}: {link.url}", NEXT_STEP) for link in message.links[:NEXT_STEPS]],
+            "keywords": [fit(word, KEYWORD) for word in dict.fromkeys(keywords) if word][:KEYWORDS],
+        },
+        "metadata": {
+            # Updates about one deployment, or one commit, land in one chat thread.
+            "threadId": fit(message.deployment_id or message.commit or message.event_id, 128),
+            "summary": fit(f"{message.headline}: {message.subject}" if message.subject else message.headline, SUMMARY),
+            "eventType": f"{message.event}.{message.status.lower()}",
+            "additionalContext": {
+                "origin": origin,
+                "time": display_time(message.time),
+                "event_id": message.event_id,
+            },
+            "enableCustomActions": False,
+        },
+    }
