@@ -18,7 +18,7 @@ from ecr_pipeline.adapters.eventbridge import EventPublisher
 from ecr_pipeline.adapters.ledger import ImageRecord, Ledger, PushRecord
 from ecr_pipeline.config import ImageConfig, PipelineConfig
 from ecr_pipeline.core.scan_policy import PASSED, gate_disabled_verdict
-from ecr_pipeline.core.tagging import ignore_reason, is_build_tag, promotion_tags
+from ecr_pipeline.core.tagging import REASON_UNCONFIGURED, ignore_reason, is_build_tag, promotion_tags
 from ecr_pipeline.events.ecr import IMAGE_ACTION, ImageAction, parse_image_action
 from ecr_pipeline.events.envelope import MalformedEvent, require_mapping
 from ecr_pipeline.events.pipeline import (
@@ -102,6 +102,15 @@ def idempotency_fact(message: TagImageEvent) -> dict[str, Any]:
         "push_id": message.push.push_id,
         "push_time": message.push.push_time,
     }
+
+
+def skip_reason(message: TagImageEvent, config: PipelineConfig) -> str | None:
+    """Why an event needs no work at all; checked before idempotency, so retags cost no AWS call."""
+    if isinstance(message, ImageAction):
+        return ignore_reason(message, config)
+    if config.image(message.ecr_repository) is None:
+        return REASON_UNCONFIGURED
+    return None
 
 
 def handle(message: TagImageEvent, config: PipelineConfig, services: TagServices) -> dict[str, Any]:
@@ -189,7 +198,7 @@ def ensure_scan(image_config: ImageConfig, image_digest: str, services: TagServi
 def apply_verdict(verdict: VerdictEvent, config: PipelineConfig, services: TagServices) -> dict[str, Any]:
     image_config = config.image(verdict.ecr_repository)
     if image_config is None:
-        return {"status": "ignored", "reason": "the ECR repository is not in pipeline.yaml"}
+        return {"status": "ignored", "reason": REASON_UNCONFIGURED}
     services.ledger.record_verdict(
         verdict.ecr_repository, verdict.image_digest, verdict.verdict, list(verdict.reasons), verdict.scanning
     )
@@ -208,7 +217,7 @@ def apply_verdict(verdict: VerdictEvent, config: PipelineConfig, services: TagSe
 def promote_requested(request: PromotionRequest, config: PipelineConfig, services: TagServices) -> dict[str, Any]:
     image_config = config.image(request.ecr_repository)
     if image_config is None:
-        return {"status": "ignored", "reason": "the ECR repository is not in pipeline.yaml"}
+        return {"status": "ignored", "reason": REASON_UNCONFIGURED}
     image = services.ledger.get_image(request.ecr_repository, request.image_digest)
     if image is None or image.verdict != PASSED:
         # The push is in the ledger: the verdict, when it is PASSED, promotes this ref too.

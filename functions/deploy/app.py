@@ -1,0 +1,59 @@
+""" "Image Promoted" -> ECS task definition revision + CodeDeploy blue/green deployment, and the
+delayed retries of a deployment that found its group busy (see ecr_pipeline.core.deploy)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aws_lambda_powertools.utilities.idempotency import idempotent_function
+from aws_lambda_powertools.utilities.typing import LambdaContext
+
+from ecr_pipeline.adapters.codedeploy import CodeDeploy
+from ecr_pipeline.adapters.deploy_queue import DeployRetryQueue
+from ecr_pipeline.adapters.ecs import Ecs
+from ecr_pipeline.adapters.eventbridge import EventPublisher
+from ecr_pipeline.adapters.ledger import Ledger
+from ecr_pipeline.core.deploy import DeployMessage, DeployServices, handle, idempotency_fact, parse_event
+from ecr_pipeline.events.envelope import MalformedEvent
+from ecr_pipeline.idempotency import idempotency_config, persistence_layer
+from ecr_pipeline.observability import logger, metrics
+from ecr_pipeline.settings import load_pipeline_config, load_settings
+
+settings = load_settings("ledger_table", "idempotency_table")
+config = load_pipeline_config(settings.config_path)
+services = DeployServices(
+    ecs=Ecs(),
+    codedeploy=CodeDeploy(),
+    ledger=Ledger(settings.ledger_table),
+    publisher=EventPublisher(settings.event_source, settings.event_bus_name),
+    # Without a retry queue a busy group raises, and Lambda's async retries take over.
+    retry_queue=DeployRetryQueue(settings.deploy_retry_queue_url) if settings.deploy_retry_queue_url else None,
+)
+# Keyed on the image and the pushes promoted (or the retry request): one deployment per fact.
+idempotency = idempotency_config()
+
+
+@idempotent_function(
+    data_keyword_argument="fact", persistence_store=persistence_layer(settings.idempotency_table), config=idempotency
+)
+def process(fact: dict[str, Any], message: DeployMessage) -> dict[str, Any]:
+    outcome = handle(message, config, services)
+    for environment in outcome.get("environments", []):
+        metrics.add_metric(
+            name=f"Deployments{str(environment['status']).title().replace(' ', '')}", unit="Count", value=1
+        )
+    return outcome
+
+
+@logger.inject_lambda_context(correlation_id_path="id")
+@metrics.log_metrics
+def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    try:
+        message = parse_event(event)
+    except MalformedEvent as error:
+        # Not retried: a redelivery would be just as malformed.
+        logger.error("deploy event rejected", reason=str(error), field=error.field)
+        metrics.add_metric(name="EventsRejected", unit="Count", value=1)
+        return {"status": "rejected", "reason": str(error)}
+    idempotency.register_lambda_context(context)
+    return process(fact=idempotency_fact(message), message=message)

@@ -1,0 +1,53 @@
+"""ECR basic / Inspector enhanced scan result -> "Scan Verdict" (see ecr_pipeline.core.scan_check)."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+from aws_lambda_powertools.utilities.idempotency import idempotent_function
+from aws_lambda_powertools.utilities.typing import LambdaContext
+
+from ecr_pipeline.adapters.ecr import Ecr
+from ecr_pipeline.adapters.eventbridge import EventPublisher
+from ecr_pipeline.adapters.ledger import Ledger
+from ecr_pipeline.core.scan_check import ScanServices, check_scan, idempotency_fact
+from ecr_pipeline.events.envelope import MalformedEvent
+from ecr_pipeline.events.scan import ScanEvent, parse_scan_event
+from ecr_pipeline.idempotency import idempotency_config, persistence_layer
+from ecr_pipeline.observability import logger, metrics
+from ecr_pipeline.settings import load_pipeline_config, load_settings
+
+settings = load_settings("ledger_table", "idempotency_table")
+config = load_pipeline_config(settings.config_path)
+services = ScanServices(
+    ecr=Ecr(),
+    ledger=Ledger(settings.ledger_table),
+    publisher=EventPublisher(settings.event_source, settings.event_bus_name),
+)
+# Keyed on the scan outcome for the digest: a redelivery or a second identical scan event acts once.
+idempotency = idempotency_config()
+
+
+@idempotent_function(
+    data_keyword_argument="fact", persistence_store=persistence_layer(settings.idempotency_table), config=idempotency
+)
+def process(fact: dict[str, Any], scan: ScanEvent) -> dict[str, Any]:
+    outcome = check_scan(scan, config, services, today=dt.datetime.now(dt.UTC).date())
+    if "verdict" in outcome:
+        metrics.add_metric(name=f"Verdict{str(outcome['verdict']).title()}", unit="Count", value=1)
+    return outcome
+
+
+@logger.inject_lambda_context(correlation_id_path="id")
+@metrics.log_metrics
+def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    try:
+        scan = parse_scan_event(event)
+    except MalformedEvent as error:
+        # Not retried: a redelivery would be just as malformed.
+        logger.error("scan event rejected", reason=str(error), field=error.field)
+        metrics.add_metric(name="EventsRejected", unit="Count", value=1)
+        return {"status": "rejected", "reason": str(error)}
+    idempotency.register_lambda_context(context)
+    return process(fact=idempotency_fact(scan), scan=scan)

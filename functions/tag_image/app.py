@@ -1,0 +1,58 @@
+"""ECR build push -> registered image; "Scan Verdict" / "Promotion Requested" -> promotion tags
+(see ecr_pipeline.core.promotion)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aws_lambda_powertools.utilities.idempotency import idempotent_function
+from aws_lambda_powertools.utilities.typing import LambdaContext
+
+from ecr_pipeline.adapters.ecr import Ecr
+from ecr_pipeline.adapters.eventbridge import EventPublisher
+from ecr_pipeline.adapters.ledger import Ledger
+from ecr_pipeline.core.promotion import TagImageEvent, TagServices, handle, idempotency_fact, parse_event, skip_reason
+from ecr_pipeline.events.envelope import MalformedEvent
+from ecr_pipeline.idempotency import idempotency_config, persistence_layer
+from ecr_pipeline.observability import logger, metrics
+from ecr_pipeline.settings import load_pipeline_config, load_settings
+
+settings = load_settings("ledger_table", "idempotency_table")
+config = load_pipeline_config(settings.config_path)
+services = TagServices(
+    ecr=Ecr(),
+    ledger=Ledger(settings.ledger_table),
+    publisher=EventPublisher(settings.event_source, settings.event_bus_name),
+)
+# Keyed on the business fact (digest and tag; digest and verdict; digest and push): a redelivery
+# and a second event stating the same fact both act once.
+idempotency = idempotency_config()
+
+
+@idempotent_function(
+    data_keyword_argument="fact", persistence_store=persistence_layer(settings.idempotency_table), config=idempotency
+)
+def process(fact: dict[str, Any], message: TagImageEvent) -> dict[str, Any]:
+    outcome = handle(message, config, services)
+    metrics.add_metric(name=f"TagImage{str(outcome['status']).title().replace(' ', '')}", unit="Count", value=1)
+    return outcome
+
+
+@logger.inject_lambda_context(correlation_id_path="id")
+@metrics.log_metrics
+def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    try:
+        message = parse_event(event)
+    except MalformedEvent as error:
+        # Not retried: a redelivery would be just as malformed.
+        logger.error("event rejected", reason=str(error), field=error.field)
+        metrics.add_metric(name="EventsRejected", unit="Count", value=1)
+        return {"status": "rejected", "reason": str(error)}
+    reason = skip_reason(message, config)
+    if reason:
+        # Retags come back as PUSH events: dropping them here is what keeps tagging from looping.
+        logger.info("event ignored", detail_type=event.get("detail-type"), reason=reason)
+        metrics.add_metric(name="EventsIgnored", unit="Count", value=1)
+        return {"status": "ignored", "reason": reason}
+    idempotency.register_lambda_context(context)
+    return process(fact=idempotency_fact(message), message=message)

@@ -1,0 +1,59 @@
+"""AWS CodeDeploy: ECS blue/green deployments (deploy)."""
+
+from __future__ import annotations
+
+import hashlib
+from typing import Any
+
+from botocore.exceptions import ClientError
+
+from ecr_pipeline.adapters.clients import client
+
+# A deployment in one of these states still holds its deployment group.
+ACTIVE_STATUSES = ("Created", "Queued", "InProgress", "Baking", "Ready")
+
+
+class DeploymentLimitExceeded(RuntimeError):
+    """The deployment group already has a deployment in progress."""
+
+
+class CodeDeploy:
+    def __init__(self, codedeploy_client: Any = None) -> None:
+        self._client = codedeploy_client or client("codedeploy")
+
+    def create_ecs_deployment(self, application: str, deployment_group: str, appspec: str, description: str) -> str:
+        """Create a deployment whose revision is the AppSpec itself; returns the deployment id."""
+        try:
+            response = self._client.create_deployment(
+                applicationName=application,
+                deploymentGroupName=deployment_group,
+                description=description,
+                revision={
+                    "revisionType": "AppSpecContent",
+                    "appSpecContent": {
+                        "content": appspec,
+                        "sha256": hashlib.sha256(appspec.encode("utf-8")).hexdigest(),
+                    },
+                },
+            )
+        except ClientError as error:
+            if error.response["Error"]["Code"] == "DeploymentLimitExceededException":
+                raise DeploymentLimitExceeded(str(error)) from None
+            raise
+        return str(response["deploymentId"])
+
+    def find_active_deployment(self, application: str, deployment_group: str, marker: str) -> str | None:
+        """The id of an active deployment of the group whose description carries `marker`, if any."""
+        response = self._client.list_deployments(
+            applicationName=application,
+            deploymentGroupName=deployment_group,
+            includeOnlyStatuses=list(ACTIVE_STATUSES),
+        )
+        deployment_ids = response.get("deployments", [])[:25]
+        if not deployment_ids:
+            return None
+        details = self._client.batch_get_deployments(deploymentIds=deployment_ids)
+        for info in details.get("deploymentsInfo", []):
+            if marker in str(info.get("description", "")):
+                return str(info["deploymentId"])
+        return None
