@@ -60,6 +60,7 @@ e2e: $(VENV)/.installed
 
 validate: $(SAM_VENV)/.installed
 	$(SAM_ENV) $(SAM) validate --lint --template-file template.yaml
+	$(SAM_VENV)/bin/cfn-lint --include-checks I -- template.yaml
 
 build: $(SAM_VENV)/.installed $(VENV)/.installed
 	$(SAM_ENV) $(SAM) build --template-file template.yaml
