@@ -51,6 +51,7 @@ def process(event: dict[str, Any]) -> dict[str, Any]:
             logger.info(
                 "push ignored", repository=change.repository, ref=change.ref_name, reason=outcome.ignored_reason
             )
+            metrics.add_metric(name="PushesIgnored", unit="Count", value=1)
         for image in outcome.images:
             logger.info(
                 "image handled",
