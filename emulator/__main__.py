@@ -1,0 +1,79 @@
+"""`python -m emulator run SCENARIO.yaml [options]` and `python -m emulator demo`."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+from ecr_pipeline.config import ConfigError
+from emulator.core import DEFAULT_CONFIG, DEFAULT_TEMPLATE, REPO_ROOT, Emulator, Options
+from emulator.output import Printer
+from emulator.report import build_report, print_summary
+from emulator.scenario import ScenarioError, ScenarioRunner, load_scenario
+from emulator.template import TemplateError
+
+DEMO_SCENARIO = Path(__file__).resolve().parent / "scenarios" / "demo.yaml"
+DEMO_REPORT = REPO_ROOT / ".emulator" / "demo-report.json"
+
+
+def run_scenario(scenario_path: Path, options: Options, report_path: Path | None = None) -> dict[str, Any]:
+    """Run a scenario from start to finish and return its report (also written to `report_path`)."""
+    started = time.monotonic()
+    scenario = load_scenario(scenario_path)
+    options.printer.line(f"Scenario {scenario.name}: {scenario.description}".rstrip(": "))
+    with Emulator(options) as emulator:
+        ScenarioRunner(emulator, scenario).run()
+        report = build_report(emulator, scenario.name, time.monotonic() - started)
+        if report_path is not None:
+            report_path.parent.mkdir(parents=True, exist_ok=True)
+            report_path.write_text(json.dumps(report, indent=2, default=str), encoding="utf-8")
+        print_summary(emulator, report, str(report_path) if report_path else None)
+    return report
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="python -m emulator", description="Run the pipeline on the embedded AWS stand-in."
+    )
+    commands = parser.add_subparsers(dest="command", required=True)
+    run = commands.add_parser("run", help="run a scenario file")
+    run.add_argument("scenario", type=Path)
+    run.add_argument("--config", type=Path, default=DEFAULT_CONFIG, help="pipeline.yaml to run with")
+    run.add_argument("--template", type=Path, default=DEFAULT_TEMPLATE, help="template.yaml to read the wiring from")
+    run.add_argument("--duplicate", action="store_true", help="deliver every event twice")
+    run.add_argument("--shuffle", type=int, metavar="SEED", help="deliver pending work in a seeded random order")
+    run.add_argument("--report", type=Path, help="write the JSON report here")
+    run.add_argument("--quiet", action="store_true", help="print only the summary")
+    demo = commands.add_parser("demo", help="run the built-in demo scenario")
+    demo.add_argument("--report", type=Path, default=DEMO_REPORT)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    arguments = _parser().parse_args(argv)
+    if arguments.command == "demo":
+        scenario, report = DEMO_SCENARIO, arguments.report
+        options = Options(printer=Printer(events=False))
+    else:
+        scenario, report = arguments.scenario, arguments.report
+        options = Options(
+            template=arguments.template,
+            config=arguments.config,
+            duplicate=arguments.duplicate,
+            shuffle_seed=arguments.shuffle,
+            printer=Printer(enabled=True, events=not arguments.quiet),
+        )
+    try:
+        run_scenario(scenario, options, report)
+    except (ScenarioError, ConfigError, TemplateError) as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,143 @@
+"""CodeDeploy for the emulator: deployments that move through their states.
+
+Emulated: moto keeps a deployment "Created" forever and emits no events. Here, after moto
+accepts create_deployment, the deployment starts (moto status InProgress, a START event) and
+then ends: SUCCESS moves the ECS service to the task definition of the AppSpec, as a
+blue/green traffic shift would, or FAILURE when the scenario made the group fail. While a
+deployment is active its group refuses another one with DeploymentLimitExceededException, as
+AWS does; a scenario can also make a group refuse the next N deployments.
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+import yaml
+
+from emulator.front import ApiCall, ApiError
+from emulator.template import ACCOUNT_ID, REGION
+
+if TYPE_CHECKING:
+    from emulator.core import Emulator
+
+
+@dataclass
+class Deployment:
+    id: str
+    application: str
+    group: str
+    task_definition: str | None
+    status: str = "Created"
+    caller: str = ""
+
+
+class CodeDeployStates:
+    def __init__(self, emulator: Emulator, services: dict[tuple[str, str], tuple[str, str]]) -> None:
+        self._emulator = emulator
+        self.services = services  # (application, group) -> (cluster, service)
+        self.deployments: dict[str, Deployment] = {}
+        self.busy: dict[tuple[str, str], int] = {}
+        self.failing: dict[tuple[str, str], int] = {}
+        self.rejected: list[dict[str, str]] = []
+
+    def _active(self, key: tuple[str, str]) -> Deployment | None:
+        for deployment in self.deployments.values():
+            if (deployment.application, deployment.group) == key and deployment.status in ("Created", "InProgress"):
+                return deployment
+        return None
+
+    def guard(self, call: ApiCall) -> None:
+        if call.service != "codedeploy" or call.operation != "CreateDeployment":
+            return
+        key = (str(call.params.get("applicationName")), str(call.params.get("deploymentGroupName")))
+        with self._emulator.lock:
+            active = self._active(key)
+            told_busy = self.busy.get(key, 0) > 0
+            if told_busy:
+                self.busy[key] -= 1
+            if active is not None or told_busy:
+                self.rejected.append({"application": key[0], "deployment_group": key[1], "caller": call.caller})
+                detail = f" ({active.id} is in progress)" if active else ""
+                raise ApiError(
+                    "DeploymentLimitExceededException",
+                    f"The Deployment Group '{key[1]}' already has an active Deployment.{detail}",
+                )
+
+    def observe(self, call: ApiCall) -> None:
+        if call.service != "codedeploy" or call.operation != "CreateDeployment" or not call.succeeded:
+            return
+        deployment = Deployment(
+            id=str(call.response.get("deploymentId")),
+            application=str(call.params.get("applicationName")),
+            group=str(call.params.get("deploymentGroupName")),
+            task_definition=_task_definition(call.params.get("revision") or {}),
+            caller=call.caller,
+        )
+        with self._emulator.lock:
+            self.deployments[deployment.id] = deployment
+        self._emulator.schedule("deployment", f"deployment {deployment.id} starts", lambda: self._start(deployment))
+
+    def _set_moto_status(self, deployment: Deployment, status: str) -> None:
+        from moto.codedeploy.models import codedeploy_backends
+
+        deployment.status = status
+        info = codedeploy_backends[ACCOUNT_ID][REGION].deployments.get(deployment.id)
+        if info is not None:
+            info.status = status
+
+    def _start(self, deployment: Deployment) -> None:
+        self._set_moto_status(deployment, "InProgress")
+        self._emit(deployment, "START")
+        self._emulator.schedule("deployment", f"deployment {deployment.id} ends", lambda: self._end(deployment))
+
+    def _end(self, deployment: Deployment) -> None:
+        key = (deployment.application, deployment.group)
+        if self.failing.get(key, 0) > 0:
+            self.failing[key] -= 1
+            self._set_moto_status(deployment, "Failed")
+            self._emit(deployment, "FAILURE")
+            self._emulator.record_task(f"deployment {deployment.id} of {deployment.group} FAILED (told to fail)")
+            return
+        target = self.services.get(key)
+        if target and deployment.task_definition:
+            ecs = self._emulator.aws("ecs", caller="codedeploy", direct=True)
+            ecs.update_service(cluster=target[0], service=target[1], taskDefinition=deployment.task_definition)
+        self._set_moto_status(deployment, "Succeeded")
+        self._emit(deployment, "SUCCESS")
+        self._emulator.record_task(f"deployment {deployment.id} of {deployment.group} SUCCEEDED")
+
+    def _emit(self, deployment: Deployment, state: str) -> None:
+        detail = {
+            "account": ACCOUNT_ID,
+            "region": REGION,
+            "application": deployment.application,
+            "deploymentId": deployment.id,
+            "instanceGroupId": str(uuid.uuid5(uuid.NAMESPACE_URL, f"{deployment.application}/{deployment.group}")),
+            "deploymentGroup": deployment.group,
+            "state": state,
+        }
+        resources = [
+            f"arn:aws:codedeploy:{REGION}:{ACCOUNT_ID}:application:{deployment.application}",
+            f"arn:aws:codedeploy:{REGION}:{ACCOUNT_ID}:deploymentgroup:{deployment.application}/{deployment.group}",
+        ]
+        self._emulator.emit("aws.codedeploy", "CodeDeploy Deployment State-change Notification", detail, resources)
+
+
+def _task_definition(revision: dict[str, Any]) -> str | None:
+    """The task definition an ECS AppSpec (YAML or JSON, inline) deploys."""
+    content = ((revision.get("appSpecContent") or {}).get("content")) or ((revision.get("string") or {}).get("content"))
+    if not content:
+        return None
+    try:
+        appspec = json.loads(content)
+    except ValueError:
+        appspec = yaml.safe_load(content)
+    for resource in (appspec or {}).get("Resources") or []:
+        for value in resource.values():
+            properties = (value or {}).get("Properties") or {}
+            if properties.get("TaskDefinition"):
+                return str(properties["TaskDefinition"])
+    return None

@@ -1,0 +1,776 @@
+"""The emulator: moto on loopback, the front, the emulated services, the event bus and the functions.
+
+Everything runs in one process except the functions, each in its own worker process. Work
+(event deliveries, build and deployment progress, scans) waits in one pending list and runs
+one item at a time, so every AWS call and every event is attributed to the item that made it.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import random
+import shutil
+import tempfile
+import threading
+import time
+import urllib.request
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import boto3
+from botocore.config import Config
+from moto.events.models import EventPattern
+from moto.server import ThreadedMotoServer
+
+from ecr_pipeline.config import PipelineConfig, load_config
+from emulator.codebuild import CodeBuildService, Project, project_from_template
+from emulator.codecommit import CodeCommitApi, GitRepository, RefUpdate
+from emulator.codedeploy import CodeDeployStates
+from emulator.ecr import EcrEvents
+from emulator.front import ApiCall, Front
+from emulator.lambdas import FunctionPool, InvocationResult
+from emulator.outcome import classify
+from emulator.output import Printer
+from emulator.slack import SlackWebhook
+from emulator.template import ACCOUNT_ID, REGION, STACK_NAME, EventRule, Resolver, Template, load_template
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+DEFAULT_TEMPLATE = REPO_ROOT / "template.yaml"
+DEFAULT_CONFIG = REPO_ROOT / "pipeline.yaml"
+SLACK_SECRET_NAME = f"{STACK_NAME}/slack-webhook"
+INBOX_QUEUE = "emulator-sns-inbox"
+_CLIENT_CONFIG = Config(retries={"max_attempts": 2, "mode": "standard"}, connect_timeout=5, read_timeout=60)
+
+
+@dataclass
+class Options:
+    template: Path = DEFAULT_TEMPLATE
+    config: Path = DEFAULT_CONFIG
+    duplicate: bool = False
+    shuffle_seed: int | None = None
+    work_dir: Path | None = None
+    printer: Printer = field(default_factory=Printer)
+    # Longest wait for delayed SQS messages (a function's retry queue) once nothing else is pending.
+    queue_wait_seconds: float = 20.0
+
+
+@dataclass
+class Delivery:
+    """An event on its way to one rule's target function (or a batch from an SQS event source)."""
+
+    event: dict[str, Any]
+    rule: str
+    function: str
+    attempt: int = 1
+    duplicate: bool = False
+    queue_receipts: list[tuple[str, str]] = field(default_factory=list)  # (queue URL, receipt handle)
+
+
+@dataclass
+class Task:
+    kind: str
+    label: str
+    action: Callable[[], None]
+
+
+@dataclass
+class Running:
+    """What the item being run did: its AWS calls and the events it caused."""
+
+    calls: list[ApiCall] = field(default_factory=list)
+    emitted: list[dict[str, Any]] = field(default_factory=list)
+
+
+class Clock:
+    """Event times: the wall clock, but strictly increasing by whole seconds (EventBridge's precision)."""
+
+    def __init__(self) -> None:
+        self._last = datetime.now(UTC).replace(microsecond=0) - timedelta(seconds=1)
+
+    def tick(self) -> datetime:
+        self._last = max(self._last + timedelta(seconds=1), datetime.now(UTC).replace(microsecond=0))
+        return self._last
+
+    @staticmethod
+    def iso(moment: datetime) -> str:
+        return moment.strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+class Emulator:
+    def __init__(self, options: Options | None = None) -> None:
+        self.options = options or Options()
+        self.printer = self.options.printer
+        self.lock = threading.RLock()
+        self.clock = Clock()
+        self.rng = random.Random(self.options.shuffle_seed)
+        self.pending: list[Delivery | Task] = []
+        self.timeline: list[dict[str, Any]] = []
+        self.deliveries_seen: set[tuple[str, str]] = set()
+        self._running: Running | None = None
+        self._temp: tempfile.TemporaryDirectory[str] | None = None
+        self.config: PipelineConfig = load_config(self.options.config)
+        self.git_repositories: dict[str, GitRepository] = {}
+        self.moto_url = ""
+        self.front: Front | None = None
+        self.slack = SlackWebhook()
+        self._moto: ThreadedMotoServer | None = None
+        self.functions: FunctionPool | None = None
+        self.template: Template | None = None
+        self.rules: list[tuple[EventRule, EventPattern]] = []
+        self.queue_sources: list[tuple[str, str, int]] = []  # (function, queue URL, batch size)
+        self.codebuild: CodeBuildService | None = None
+        self.ecr_events: EcrEvents | None = None
+        self.codedeploy: CodeDeployStates | None = None
+        self.inbox_url = ""
+        self.failure_destinations: dict[str, str] = {}
+        self.started_at = 0.0
+        self.setup_seconds = 0.0
+
+    # --- life cycle --------------------------------------------------------------------------
+
+    @property
+    def work_dir(self) -> Path:
+        if self.options.work_dir is not None:
+            self.options.work_dir.mkdir(parents=True, exist_ok=True)
+            return self.options.work_dir
+        if self._temp is None:
+            self._temp = tempfile.TemporaryDirectory(prefix="ecr-pipeline-emulator-")
+        return Path(self._temp.name)
+
+    def __enter__(self) -> Emulator:
+        self.start()
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.stop()
+
+    def start(self) -> None:
+        self.started_at = time.monotonic()
+        # moto's server logs every request; the emulator reports calls itself.
+        logging.getLogger("werkzeug").setLevel(logging.ERROR)
+        self._moto = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+        self._moto.start()
+        host, port = self._moto.get_host_and_port()
+        self.moto_url = f"http://{host}:{port}"
+        self._post_moto("/moto-api/reset")
+        self.front = Front(self.moto_url)
+        self.front.start()
+        self.slack.start()
+        self.printer.setup(f"moto on {self.moto_url}, AWS front on {self.front.url}")
+
+        for name, repository in self.config.repositories.items():
+            self.git_repositories[name] = GitRepository(name, self.work_dir / "codecommit", repository.default_branch)
+        self.printer.setup(
+            f"CodeCommit: {len(self.git_repositories)} git repositories under {self.work_dir / 'codecommit'}"
+        )
+
+        secret_arn = self.aws("secretsmanager", direct=True).create_secret(
+            Name=SLACK_SECRET_NAME, SecretString=self.slack.url, Description="Slack incoming webhook (emulated)"
+        )["ARN"]
+        self.template = self._load_template(secret_arn)
+        self._create_resources(self.template)
+        self._create_deploy_targets()
+        self._wire_front(self.template)
+
+        layer_dirs = self._layer_overlays(self.template)
+        specs = {logical_id: _with_layers(spec, layer_dirs) for logical_id, spec in self.template.functions.items()}
+        self.functions = FunctionPool(specs, self.front.endpoint_for, self.work_dir / "logs")
+        self.functions.start()
+        for logical_id, worker in self.functions.workers.items():
+            if worker.init_error:
+                self.printer.warning(f"{logical_id} failed to initialise: {worker.init_error.get('errorMessage')}")
+        self.printer.setup(
+            f"{len(specs)} functions from {self.template.path.name}: "
+            + ", ".join(f"{spec.logical_id} ({len(spec.rules)} rules)" for spec in specs.values())
+        )
+        self.setup_seconds = time.monotonic() - self.started_at
+
+    def stop(self) -> None:
+        if self.functions is not None:
+            self.functions.stop()
+        if self.front is not None:
+            self.front.stop()
+        self.slack.stop()
+        if self._moto is not None:
+            self._moto.stop()
+        if self._temp is not None:
+            self._temp.cleanup()
+
+    def _post_moto(self, path: str, body: dict[str, Any] | None = None) -> None:
+        request = urllib.request.Request(
+            f"{self.moto_url}{path}",
+            data=json.dumps(body or {}).encode(),
+            method="POST",
+            headers={"Content-Type": "application/json"},
+        )
+        with urllib.request.urlopen(request, timeout=10) as answer:
+            answer.read()
+
+    def aws(self, service: str, caller: str = "emulator", direct: bool = False) -> Any:
+        """A boto3 client for the emulator's own calls: through the front (observed) or straight to moto."""
+        assert self.front is not None
+        endpoint = self.moto_url if direct else self.front.endpoint_for(caller)
+        return boto3.client(
+            service,
+            endpoint_url=endpoint,
+            region_name=REGION,
+            aws_access_key_id="testing",
+            aws_secret_access_key="testing",
+            config=_CLIENT_CONFIG,
+        )
+
+    # --- set-up from the template and pipeline.yaml ------------------------------------------
+
+    def _load_template(self, secret_arn: str) -> Template:
+        parameters = {"SlackWebhookSecretArn": secret_arn}
+        document_parameters = _declared_parameters(self.options.template)
+        return load_template(
+            self.options.template, {key: value for key, value in parameters.items() if key in document_parameters}
+        )
+
+    def _create_resources(self, template: Template) -> None:
+        resolver = template.resolver
+        dynamodb = self.aws("dynamodb", direct=True)
+        for logical_id, resource in template.resources_of_type("AWS::DynamoDB::Table").items():
+            properties = resolver.resolve(resource.get("Properties") or {})
+            arguments: dict[str, Any] = {
+                "TableName": resolver.names.name(logical_id, resolver),
+                "AttributeDefinitions": properties["AttributeDefinitions"],
+                "KeySchema": properties["KeySchema"],
+                "BillingMode": "PAY_PER_REQUEST",
+            }
+            if properties.get("GlobalSecondaryIndexes"):
+                arguments["GlobalSecondaryIndexes"] = [
+                    {key: value for key, value in index.items() if key != "ProvisionedThroughput"}
+                    for index in properties["GlobalSecondaryIndexes"]
+                ]
+            dynamodb.create_table(**arguments)
+
+        sqs = self.aws("sqs", direct=True)
+        for logical_id, resource in template.resources_of_type("AWS::SQS::Queue").items():
+            properties = resolver.resolve(resource.get("Properties") or {})
+            attributes = {
+                key: str(properties[key]).lower() if isinstance(properties[key], bool) else str(properties[key])
+                for key in ("DelaySeconds", "VisibilityTimeout", "MessageRetentionPeriod", "FifoQueue")
+                if key in properties
+            }
+            sqs.create_queue(QueueName=resolver.names.name(logical_id, resolver), Attributes=attributes)
+        self.inbox_url = sqs.create_queue(QueueName=INBOX_QUEUE)["QueueUrl"]
+        inbox_arn = f"arn:aws:sqs:{REGION}:{ACCOUNT_ID}:{INBOX_QUEUE}"
+
+        sns = self.aws("sns", direct=True)
+        for logical_id in template.resources_of_type("AWS::SNS::Topic"):
+            topic_arn = sns.create_topic(Name=resolver.names.name(logical_id, resolver))["TopicArn"]
+            # Emulated mailbox: every message published to the topic lands in one queue the report reads.
+            sns.subscribe(TopicArn=topic_arn, Protocol="sqs", Endpoint=inbox_arn)
+
+        secrets = self.aws("secretsmanager", direct=True)
+        for logical_id in template.resources_of_type("AWS::SecretsManager::Secret"):
+            secrets.create_secret(Name=resolver.names.name(logical_id, resolver), SecretString=self.slack.url)
+
+        self._create_ecr_repositories(template)
+        projects: dict[str, Project] = {}
+        for _logical_id, resource in template.resources_of_type("AWS::CodeBuild::Project").items():
+            project = project_from_template(resolver.resolve(resource.get("Properties") or {}))
+            projects[project.name] = project
+        self.codebuild = CodeBuildService(self, projects)
+
+    def _create_ecr_repositories(self, template: Template) -> None:
+        resolver = template.resolver
+        ecr = self.aws("ecr", direct=True)
+        scanning: dict[str, str] = {}
+        created: set[str] = set()
+        for logical_id, resource in template.resources_of_type("AWS::ECR::Repository").items():
+            properties = resolver.resolve(resource.get("Properties") or {})
+            name = resolver.names.name(logical_id, resolver)
+            arguments: dict[str, Any] = {
+                "repositoryName": name,
+                "imageScanningConfiguration": {
+                    "scanOnPush": bool((properties.get("ImageScanningConfiguration") or {}).get("ScanOnPush", False))
+                },
+                "imageTagMutability": properties.get("ImageTagMutability", "MUTABLE"),
+            }
+            filters = properties.get("ImageTagMutabilityExclusionFilters") or []
+            if filters:
+                # Emulated: moto matches these filters as regular expressions, ECR as wildcards.
+                arguments["imageTagMutabilityExclusionFilters"] = [
+                    {
+                        "filterType": "WILDCARD",
+                        "filter": _wildcard_regex(str(item["ImageTagMutabilityExclusionFilterValue"])),
+                    }
+                    for item in filters
+                ]
+            ecr.create_repository(**arguments)
+            created.add(name)
+            scanning[name] = "basic" if arguments["imageScanningConfiguration"]["scanOnPush"] else "off"
+        for name in self.config.ecr_repositories():
+            if name not in created:
+                self.printer.warning(
+                    f"ECR repository {name} is in pipeline.yaml but not in the template: created anyway"
+                )
+                ecr.create_repository(repositoryName=name, imageScanningConfiguration={"scanOnPush": True})
+                scanning[name] = "basic"
+            image = self.config.image(name)
+            if image is not None and image.scan.scanning == "enhanced":
+                scanning[name] = "enhanced"
+        self.ecr_events = EcrEvents(self, scanning)
+
+    def _create_deploy_targets(self) -> None:
+        """ECS services and CodeDeploy groups for pipeline.yaml's deploy targets (the ops-owned side)."""
+        ecs = self.aws("ecs", direct=True)
+        codedeploy = self.aws("codedeploy", direct=True)
+        services: dict[tuple[str, str], tuple[str, str]] = {}
+        clusters: set[str] = set()
+        applications: set[str] = set()
+        for repository in self.config.repositories.values():
+            for image in repository.images:
+                for target in image.deploy:
+                    if target.cluster not in clusters:
+                        ecs.create_cluster(clusterName=target.cluster)
+                        clusters.add(target.cluster)
+                    task_definition = ecs.register_task_definition(
+                        family=target.service,
+                        networkMode="awsvpc",
+                        requiresCompatibilities=["FARGATE"],
+                        cpu="256",
+                        memory="512",
+                        executionRoleArn=f"arn:aws:iam::{ACCOUNT_ID}:role/{target.service}-execution",
+                        containerDefinitions=[
+                            {
+                                "name": target.container_name,
+                                "image": "public.ecr.aws/nginx/nginx:stable",
+                                "essential": True,
+                                "portMappings": [{"containerPort": target.container_port, "protocol": "tcp"}],
+                            }
+                        ],
+                    )["taskDefinition"]["taskDefinitionArn"]
+                    ecs.create_service(
+                        cluster=target.cluster,
+                        serviceName=target.service,
+                        taskDefinition=task_definition,
+                        desiredCount=1,
+                        launchType="FARGATE",
+                        deploymentController={"type": "CODE_DEPLOY"},
+                    )
+                    if target.codedeploy_application not in applications:
+                        codedeploy.create_application(
+                            applicationName=target.codedeploy_application, computePlatform="ECS"
+                        )
+                        applications.add(target.codedeploy_application)
+                    codedeploy.create_deployment_group(
+                        applicationName=target.codedeploy_application,
+                        deploymentGroupName=target.deployment_group,
+                        serviceRoleArn=f"arn:aws:iam::{ACCOUNT_ID}:role/codedeploy-ecs",
+                        deploymentConfigName="CodeDeployDefault.ECSAllAtOnce",
+                        deploymentStyle={"deploymentType": "BLUE_GREEN", "deploymentOption": "WITH_TRAFFIC_CONTROL"},
+                        ecsServices=[{"serviceName": target.service, "clusterName": target.cluster}],
+                    )
+                    services[(target.codedeploy_application, target.deployment_group)] = (
+                        target.cluster,
+                        target.service,
+                    )
+        self.codedeploy = CodeDeployStates(self, services)
+
+    def _wire_front(self, template: Template) -> None:
+        assert self.front is not None and self.codebuild is not None
+        assert self.ecr_events is not None and self.codedeploy is not None
+        self.front.local_services["codecommit"] = CodeCommitApi(self.git_repositories)
+        self.front.local_services["codebuild"] = self.codebuild
+        self.front.guards.append(self.codedeploy.guard)
+        self.front.observers += [self._record_call, self.ecr_events.observe, self.codedeploy.observe, self._put_events]
+        self.rules = [
+            (rule, EventPattern.load(rule.pattern_json)) for rule in template.rules if rule.state == "ENABLED"
+        ]
+        for spec in template.functions.values():
+            for source in spec.queues:
+                url = template.resolver.names.ref(source.queue_logical_id, template.resolver)
+                self.queue_sources.append((spec.logical_id, url, source.batch_size))
+            if spec.retry.on_failure_destination:
+                self.failure_destinations[spec.logical_id] = spec.retry.on_failure_destination
+            for ignored in spec.ignored_sources:
+                self.printer.warning(f"{spec.logical_id}: event source {ignored} is not emulated")
+
+    def _layer_overlays(self, template: Template) -> dict[Path, Path]:
+        """Each layer as Lambda sees it: the source tree, with the chosen pipeline.yaml inside."""
+        overlays: dict[Path, Path] = {}
+        for spec in template.functions.values():
+            for layer in spec.layer_dirs:
+                if layer in overlays:
+                    continue
+                target = self.work_dir / "layers" / layer.name
+                shutil.copytree(layer, target, ignore=shutil.ignore_patterns("__pycache__", "pipeline.json"))
+                for config in target.glob("*/pipeline.yaml"):
+                    config.unlink()
+                    shutil.copyfile(self.options.config, config)
+                overlays[layer] = target
+        return overlays
+
+    # --- the bus -----------------------------------------------------------------------------
+
+    def emit(
+        self,
+        source: str,
+        detail_type: str,
+        detail: dict[str, Any],
+        resources: list[str],
+        event_id: str | None = None,
+        when: str | None = None,
+    ) -> dict[str, Any]:
+        """An event on the default bus, routed at once by the template's rules."""
+        event = {
+            "version": "0",
+            "id": event_id or str(uuid.uuid4()),
+            "detail-type": detail_type,
+            "source": source,
+            "account": ACCOUNT_ID,
+            "time": when or self.clock.iso(self.clock.tick()),
+            "region": REGION,
+            "resources": resources,
+            "detail": detail,
+        }
+        self.route(event)
+        return event
+
+    def route(self, event: dict[str, Any], bus: str = "default") -> list[str]:
+        with self.lock:
+            matched = [rule for rule, pattern in self.rules if rule.bus == bus and pattern.matches_event(event)]  # type: ignore[arg-type]
+            origin = self._running
+            if origin is not None:
+                origin.emitted.append(event)
+            self.timeline.append(
+                {"kind": "event", "seq": len(self.timeline), "event": event, "rules": [rule.name for rule in matched]}
+            )
+            self.printer.event(event, [rule.function for rule in matched])
+            for rule in matched:
+                payload = _input(event, rule.input_path)
+                copies = 2 if self.options.duplicate else 1
+                for copy in range(copies):
+                    self.pending.append(Delivery(payload, rule.name, rule.function, duplicate=copy > 0))
+            return [rule.name for rule in matched]
+
+    def schedule(self, kind: str, label: str, action: Callable[[], None]) -> None:
+        with self.lock:
+            self.pending.append(Task(kind, label, action))
+
+    def record_task(self, text: str, **fields: Any) -> None:
+        with self.lock:
+            self.timeline.append({"kind": "task", "seq": len(self.timeline), "text": text, **fields})
+        self.printer.task(text)
+
+    def record_step(self, index: int, title: str, **fields: Any) -> None:
+        with self.lock:
+            self.timeline.append({"kind": "step", "seq": len(self.timeline), "step": index, "title": title, **fields})
+
+    def _record_call(self, call: ApiCall) -> None:
+        with self.lock:
+            if self._running is not None:
+                self._running.calls.append(call)
+
+    def _put_events(self, call: ApiCall) -> None:
+        """PutEvents from a function: each accepted entry becomes an event on its bus."""
+        if call.service != "events" or call.operation != "PutEvents" or not call.succeeded:
+            return
+        answers = call.response.get("Entries") or []
+        for index, entry in enumerate(call.params.get("Entries") or []):
+            answer = answers[index] if index < len(answers) else {}
+            if answer.get("ErrorCode"):
+                continue
+            try:
+                detail = json.loads(entry.get("Detail") or "{}")
+            except ValueError:
+                continue
+            event = {
+                "version": "0",
+                "id": answer.get("EventId") or str(uuid.uuid4()),
+                "detail-type": entry.get("DetailType", ""),
+                "source": entry.get("Source", ""),
+                "account": ACCOUNT_ID,
+                "time": self.clock.iso(self.clock.tick()),
+                "region": REGION,
+                "resources": entry.get("Resources") or [],
+                "detail": detail,
+            }
+            self.route(event, str(entry.get("EventBusName") or "default").rsplit("/", 1)[-1])
+
+    # --- running the pending work --------------------------------------------------------------
+
+    def run_until_idle(self, max_items: int = 5000) -> int:
+        """Run pending work (in a seeded random order with --shuffle) until nothing is left."""
+        done = 0
+        waited_since: float | None = None
+        while done < max_items:
+            with self.lock:
+                item = None
+                if self.pending:
+                    index = self.rng.randrange(len(self.pending)) if self.options.shuffle_seed is not None else 0
+                    item = self.pending.pop(index)
+            if item is None:
+                if self._poll_queues():
+                    waited_since = None
+                    continue
+                if self._queues_hold_delayed():
+                    waited_since = waited_since or time.monotonic()
+                    if time.monotonic() - waited_since < self.options.queue_wait_seconds:
+                        time.sleep(0.2)
+                        continue
+                return done
+            done += 1
+            if isinstance(item, Task):
+                self._run_task(item)
+            else:
+                self._deliver(item)
+        raise RuntimeError(f"more than {max_items} work items: the pipeline is looping")
+
+    def _run_task(self, task: Task) -> None:
+        with self.lock:
+            self._running = Running()
+        try:
+            task.action()
+        finally:
+            with self.lock:
+                self._running = None
+
+    def _deliver(self, delivery: Delivery) -> None:
+        assert self.functions is not None
+        event_id = str(delivery.event.get("id") or (delivery.event.get("Records") or [{}])[0].get("messageId", ""))
+        key = (delivery.function, event_id)
+        repeat = key in self.deliveries_seen
+        self.deliveries_seen.add(key)
+        running = Running()
+        with self.lock:
+            self._running = running
+        started = time.monotonic()
+        try:
+            result = self.functions.invoke(delivery.function, delivery.event)
+        finally:
+            with self.lock:
+                self._running = None
+        entry = self._delivery_entry(delivery, result, running, repeat, started)
+        with self.lock:
+            self.timeline.append(entry)
+        self.printer.delivery(entry)
+        if result.failed:
+            self._after_failure(delivery, result)
+        else:
+            self._delete_received(delivery)
+
+    def _delivery_entry(
+        self, delivery: Delivery, result: InvocationResult, running: Running, repeat: bool, started: float
+    ) -> dict[str, Any]:
+        idempotency_table = self._idempotency_table(delivery.function)
+        outcome, reason = classify(result, running.calls, running.emitted, idempotency_table, repeat)
+        return {
+            "kind": "delivery",
+            "seq": len(self.timeline),
+            "at_seconds": round(started - self.started_at, 3),
+            "function": delivery.function,
+            "rule": delivery.rule,
+            "event_id": delivery.event.get("id"),
+            "detail_type": delivery.event.get(
+                "detail-type", "SQS message batch" if "Records" in delivery.event else ""
+            ),
+            "attempt": delivery.attempt,
+            "duplicate": delivery.duplicate,
+            "outcome": outcome,
+            "reason": reason,
+            "duration_ms": round(result.duration_ms, 1),
+            "result": result.result,
+            "error": result.error,
+            "writes": [_call_summary(call) for call in running.calls if call.is_write],
+            "reads": len([call for call in running.calls if not call.is_write]),
+            "emitted": [
+                {"id": event["id"], "source": event["source"], "detail_type": event["detail-type"]}
+                for event in running.emitted
+            ],
+        }
+
+    def _idempotency_table(self, function: str) -> str:
+        assert self.template is not None
+        spec = self.template.functions.get(function)
+        return spec.environment.get("IDEMPOTENCY_TABLE", "") if spec else ""
+
+    def _after_failure(self, delivery: Delivery, result: InvocationResult) -> None:
+        """Lambda's asynchronous retries, then the on-failure destination (or the queue's redrive)."""
+        assert self.template is not None
+        if delivery.queue_receipts:
+            return  # the messages become visible again and are received anew, as with SQS
+        spec = self.template.functions[delivery.function]
+        if delivery.attempt <= spec.retry.maximum_retry_attempts:
+            with self.lock:
+                self.pending.append(
+                    Delivery(delivery.event, delivery.rule, delivery.function, delivery.attempt + 1, delivery.duplicate)
+                )
+            return
+        destination = self.failure_destinations.get(delivery.function)
+        if destination and destination.startswith("arn:aws:sqs:"):
+            record = {
+                "version": "1.0",
+                "timestamp": self.clock.iso(datetime.now(UTC)),
+                "requestContext": {
+                    "requestId": str(uuid.uuid4()),
+                    "functionArn": f"arn:aws:lambda:{REGION}:{ACCOUNT_ID}:function:{spec.name}:$LATEST",
+                    "condition": "RetriesExhausted",
+                    "approximateInvokeCount": delivery.attempt,
+                },
+                "requestPayload": delivery.event,
+                "responseContext": {"statusCode": 200, "executedVersion": "$LATEST", "functionError": "Unhandled"},
+                "responsePayload": result.error,
+            }
+            queue_name = destination.rsplit(":", 1)[-1]
+            sqs = self.aws("sqs", direct=True)
+            sqs.send_message(
+                QueueUrl=sqs.get_queue_url(QueueName=queue_name)["QueueUrl"], MessageBody=json.dumps(record)
+            )
+            self.record_task(
+                f"{delivery.function} gave up after {delivery.attempt} attempts: event sent to {queue_name}"
+            )
+
+    # --- SQS event sources -----------------------------------------------------------------------
+
+    def _poll_queues(self) -> bool:
+        if not self.queue_sources:
+            return False
+        sqs = self.aws("sqs", direct=True)
+        found = False
+        for function, url, batch_size in self.queue_sources:
+            messages = sqs.receive_message(
+                QueueUrl=url,
+                MaxNumberOfMessages=min(batch_size, 10),
+                AttributeNames=["All"],
+                MessageAttributeNames=["All"],
+            ).get("Messages", [])
+            if not messages:
+                continue
+            found = True
+            queue_arn = f"arn:aws:sqs:{REGION}:{ACCOUNT_ID}:{url.rsplit('/', 1)[-1]}"
+            records = [
+                {
+                    "messageId": message["MessageId"],
+                    "receiptHandle": message["ReceiptHandle"],
+                    "body": message["Body"],
+                    "attributes": message.get("Attributes", {}),
+                    "messageAttributes": message.get("MessageAttributes", {}),
+                    "md5OfBody": message.get("MD5OfBody", ""),
+                    "eventSource": "aws:sqs",
+                    "eventSourceARN": queue_arn,
+                    "awsRegion": REGION,
+                }
+                for message in messages
+            ]
+            with self.lock:
+                self.pending.append(
+                    Delivery(
+                        {"Records": records},
+                        f"{function}.sqs",
+                        function,
+                        queue_receipts=[(url, message["ReceiptHandle"]) for message in messages],
+                    )
+                )
+        return found
+
+    def _queues_hold_delayed(self) -> bool:
+        if not self.queue_sources:
+            return False
+        sqs = self.aws("sqs", direct=True)
+        for _function, url, _batch in self.queue_sources:
+            attributes = sqs.get_queue_attributes(
+                QueueUrl=url,
+                AttributeNames=["ApproximateNumberOfMessagesDelayed", "ApproximateNumberOfMessagesNotVisible"],
+            )["Attributes"]
+            if any(int(value) for value in attributes.values()):
+                return True
+        return False
+
+    def _delete_received(self, delivery: Delivery) -> None:
+        if not delivery.queue_receipts:
+            return
+        sqs = self.aws("sqs", direct=True)
+        for url, receipt in delivery.queue_receipts:
+            sqs.delete_message(QueueUrl=url, ReceiptHandle=receipt)
+
+    # --- what a scenario does ----------------------------------------------------------------------
+
+    def push_events(self, repository: GitRepository, updates: list[RefUpdate]) -> list[dict[str, Any]]:
+        """One "CodeCommit Repository State Change" per ref the push moved, as CodeCommit sends them."""
+        events = []
+        for update in updates:
+            detail: dict[str, Any] = {
+                "callerUserArn": f"arn:aws:iam::{ACCOUNT_ID}:user/developer",
+                "event": update.action,
+                "referenceFullName": update.ref,
+                "referenceName": update.name,
+                "referenceType": update.ref_type,
+                "repositoryId": repository.repository_id,
+                "repositoryName": repository.name,
+            }
+            if update.action != "referenceDeleted":
+                detail["commitId"] = update.new
+            if update.action != "referenceCreated":
+                detail["oldCommitId"] = update.old
+            events.append(self.emit("aws.codecommit", "CodeCommit Repository State Change", detail, [repository.arn]))
+        return events
+
+
+def _declared_parameters(path: Path) -> set[str]:
+    from emulator.template import load_template_document
+
+    return set((load_template_document(path).get("Parameters") or {}).keys())
+
+
+def _with_layers(spec: Any, overlays: dict[Path, Path]) -> Any:
+    from dataclasses import replace
+
+    return replace(spec, layer_dirs=tuple(overlays.get(path, path) for path in spec.layer_dirs))
+
+
+def _wildcard_regex(wildcard: str) -> str:
+    import re
+
+    return "^" + ".*".join(re.escape(part) for part in wildcard.split("*")) + "$"
+
+
+def _input(event: dict[str, Any], input_path: str | None) -> Any:
+    """The target's input: the whole event, or the part an InputPath selects."""
+    if not input_path or input_path == "$":
+        return event
+    value: Any = event
+    for part in input_path.removeprefix("$.").split("."):
+        value = value.get(part) if isinstance(value, dict) else None
+    return value
+
+
+def _call_summary(call: ApiCall) -> dict[str, Any]:
+    params = call.params
+    target = (
+        params.get("repositoryName")
+        or params.get("TableName")
+        or params.get("TopicArn")
+        or params.get("QueueUrl")
+        or params.get("projectName")
+        or params.get("deploymentGroupName")
+        or params.get("family")
+        or params.get("SecretId")
+        or params.get("id")
+        or ""
+    )
+    summary: dict[str, Any] = {
+        "service": call.service,
+        "operation": call.operation,
+        "target": str(target),
+        "status": call.status,
+    }
+    if call.operation == "PutImage":
+        summary["tag"] = params.get("imageTag")
+    if call.operation == "PutEvents":
+        summary["detail_types"] = [entry.get("DetailType") for entry in params.get("Entries") or []]
+    if call.error_code:
+        summary["error"] = call.error_code
+    return summary
+
+
+__all__ = ["Emulator", "Options", "Resolver"]

@@ -1,0 +1,74 @@
+"""The emulator's console output: one readable line per thing that happened, as it happens."""
+
+from __future__ import annotations
+
+import sys
+from typing import Any, TextIO
+
+_MARKS = {"acted": "+", "ignored": "-", "rejected": "x", "failed": "!"}
+
+
+def _short(function: str) -> str:
+    return function.removesuffix("Function")
+
+
+def _event_label(event: dict[str, Any]) -> str:
+    detail = event.get("detail") or {}
+    hints = [
+        detail.get("referenceName"),
+        detail.get("build-status"),
+        detail.get("image-tag"),
+        detail.get("scan-status"),
+        detail.get("verdict"),
+        detail.get("state"),
+        detail.get("ref"),
+    ]
+    hint = next((str(item) for item in hints if item), "")
+    return f"{event.get('detail-type')}" + (f" [{hint[:40]}]" if hint else "")
+
+
+class Printer:
+    def __init__(self, stream: TextIO | None = None, enabled: bool = True, events: bool = True) -> None:
+        self._stream = stream or sys.stdout
+        self.enabled = enabled
+        self.events = events
+
+    def line(self, text: str = "") -> None:
+        if self.enabled:
+            print(text, file=self._stream, flush=True)
+
+    def setup(self, text: str) -> None:
+        self.line(f"  setup  {text}")
+
+    def warning(self, text: str) -> None:
+        self.line(f"  WARN   {text}")
+
+    def step(self, index: int, total: int, title: str) -> None:
+        self.line()
+        self.line(f"[{index}/{total}] {title}")
+
+    def action(self, text: str) -> None:
+        self.line(f"  $ {text}")
+
+    def event(self, event: dict[str, Any], targets: list[str]) -> None:
+        if not self.events:
+            return
+        routed = ", ".join(_short(name) for name in targets) if targets else "no rule"
+        self.line(f"    event  {_event_label(event)}  -> {routed}")
+
+    def delivery(self, entry: dict[str, Any]) -> None:
+        mark = _MARKS.get(str(entry["outcome"]), "?")
+        writes = [
+            item["operation"] + (f"[{','.join(item['detail_types'])}]" if item.get("detail_types") else "")
+            for item in entry["writes"]
+            if item["service"] != "dynamodb"
+        ]
+        extra = f"  ({entry['reason']})" if entry.get("reason") else ""
+        flags = " (duplicate)" if entry.get("duplicate") else ""
+        flags += f" (attempt {entry['attempt']})" if entry.get("attempt", 1) > 1 else ""
+        self.line(
+            f"  {mark} {_short(str(entry['function'])):<11} {entry['outcome']:<8} {' '.join(writes)}{extra}{flags}"
+        )
+
+    def task(self, text: str) -> None:
+        self.line(f"  * {text}")

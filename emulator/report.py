@@ -1,0 +1,282 @@
+"""The run's report: the timeline of deliveries and the final state, as JSON and as a summary.
+
+The JSON format is documented in docs/emulator.md ("The report").
+"""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+from typing import Any
+
+from emulator.core import Emulator
+
+REPORT_FORMAT = 1
+
+
+def _all_images(emulator: Emulator, repository: str) -> list[dict[str, Any]]:
+    ecr = emulator.aws("ecr", direct=True)
+    images: list[dict[str, Any]] = []
+    for page in ecr.get_paginator("describe_images").paginate(repositoryName=repository):
+        images.extend(page.get("imageDetails", []))
+    return images
+
+
+def _commit_tag(tags: list[str]) -> str | None:
+    return next((tag for tag in tags if len(tag) == 40 and all(c in "0123456789abcdef" for c in tag)), None)
+
+
+def images_state(emulator: Emulator) -> dict[str, list[dict[str, Any]]]:
+    assert emulator.ecr_events is not None
+    scans = {(scan["repository"], scan["digest"]): scan for scan in emulator.ecr_events.scans}
+    state: dict[str, list[dict[str, Any]]] = {}
+    for repository in sorted(emulator.ecr_events.scanning):
+        entries = []
+        for image in _all_images(emulator, repository):
+            tags = sorted(image.get("imageTags", []))
+            scan = scans.get((repository, image["imageDigest"]))
+            entries.append(
+                {
+                    "digest": image["imageDigest"],
+                    "commit": _commit_tag(tags),
+                    "tags": tags,
+                    "scan": None if scan is None else {"status": scan["status"], "counts": scan["counts"]},
+                }
+            )
+        state[repository] = sorted(entries, key=lambda item: (item["commit"] or "", item["digest"]))
+    return state
+
+
+def builds_state(emulator: Emulator) -> list[dict[str, Any]]:
+    assert emulator.codebuild is not None
+    return [
+        {
+            "id": build.id,
+            "number": build.number,
+            "status": build.status,
+            "reason": build.reason,
+            "commit": build.resolved_commit or build.source_version,
+            "source_branch": build.variable("SOURCE_BRANCH"),
+            "image_tag": build.variable("IMAGE_TAG"),
+            "ecr_repository_uri": build.variable("ECR_REPOSITORY_URI"),
+            "image_digest": build.image_digest,
+        }
+        for build in emulator.codebuild.builds.values()
+    ]
+
+
+def environments_state(emulator: Emulator, images: dict[str, list[dict[str, Any]]]) -> list[dict[str, Any]]:
+    assert emulator.codedeploy is not None
+    ecs = emulator.aws("ecs", direct=True)
+    by_digest = {image["digest"]: image for entries in images.values() for image in entries}
+    by_tag = {
+        (repository, tag): image for repository, entries in images.items() for image in entries for tag in image["tags"]
+    }
+    environments = []
+    for repository in emulator.config.repositories.values():
+        for image_config in repository.images:
+            for target in image_config.deploy:
+                service = ecs.describe_services(cluster=target.cluster, services=[target.service])["services"][0]
+                definition = ecs.describe_task_definition(taskDefinition=service["taskDefinition"])["taskDefinition"]
+                container: dict[str, Any] = next(
+                    (item for item in definition["containerDefinitions"] if item["name"] == target.container_name), {}
+                )
+                image_uri = str(container.get("image", ""))
+                image = None
+                if "@" in image_uri:
+                    image = by_digest.get(image_uri.rsplit("@", 1)[1])
+                elif ":" in image_uri.rsplit("/", 1)[-1]:
+                    image = by_tag.get((image_config.ecr_repository, image_uri.rsplit(":", 1)[1]))
+                key = (target.codedeploy_application, target.deployment_group)
+                deployments = [
+                    {
+                        "id": item.id,
+                        "status": item.status,
+                        "task_definition": item.task_definition,
+                        "caller": item.caller,
+                    }
+                    for item in emulator.codedeploy.deployments.values()
+                    if (item.application, item.group) == key
+                ]
+                environments.append(
+                    {
+                        "environment": target.environment,
+                        "ref": target.ref,
+                        "cluster": target.cluster,
+                        "service": target.service,
+                        "task_definition": service["taskDefinition"],
+                        "image": image_uri,
+                        "commit": None if image is None else image["commit"],
+                        "digest": None if image is None else image["digest"],
+                        "deployments": deployments,
+                        "deployments_refused": len(
+                            [
+                                item
+                                for item in emulator.codedeploy.rejected
+                                if (item["application"], item["deployment_group"]) == key
+                            ]
+                        ),
+                    }
+                )
+    return environments
+
+
+def _drain(emulator: Emulator, queue_url: str) -> list[dict[str, Any]]:
+    sqs = emulator.aws("sqs", direct=True)
+    bodies: list[dict[str, Any]] = []
+    while True:
+        messages = sqs.receive_message(QueueUrl=queue_url, MaxNumberOfMessages=10, VisibilityTimeout=300).get(
+            "Messages", []
+        )
+        if not messages:
+            return bodies
+        for message in messages:
+            try:
+                bodies.append(json.loads(message["Body"]))
+            except ValueError:
+                bodies.append({"Message": message["Body"]})
+
+
+def sns_messages(emulator: Emulator) -> list[dict[str, Any]]:
+    return [
+        {
+            "topic": item.get("TopicArn"),
+            "subject": item.get("Subject"),
+            "message": item.get("Message"),
+            "attributes": {key: value.get("Value") for key, value in (item.get("MessageAttributes") or {}).items()},
+        }
+        for item in _drain(emulator, emulator.inbox_url)
+    ]
+
+
+def slack_messages(emulator: Emulator) -> list[dict[str, Any]]:
+    messages = []
+    for message in emulator.slack.messages:
+        header = next(
+            (
+                block.get("text", {}).get("text")
+                for block in message.payload.get("blocks") or []
+                if block.get("type") == "header"
+            ),
+            None,
+        )
+        messages.append(
+            {
+                "accepted": message.accepted,
+                "error": message.error,
+                "text": message.payload.get("text"),
+                "header": header,
+                "blocks": len(message.payload.get("blocks") or []),
+                "payload": message.payload,
+            }
+        )
+    return messages
+
+
+def failed_invocations(emulator: Emulator) -> list[dict[str, Any]]:
+    sqs = emulator.aws("sqs", direct=True)
+    failed = []
+    for destination in sorted(set(emulator.failure_destinations.values())):
+        if not destination.startswith("arn:aws:sqs:"):
+            continue
+        url = sqs.get_queue_url(QueueName=destination.rsplit(":", 1)[-1])["QueueUrl"]
+        for record in _drain(emulator, url):
+            failed.append(
+                {
+                    "queue": destination,
+                    "function": str((record.get("requestContext") or {}).get("functionArn", "")),
+                    "detail_type": (record.get("requestPayload") or {}).get("detail-type"),
+                    "error": record.get("responsePayload"),
+                }
+            )
+    return failed
+
+
+def final_state(emulator: Emulator) -> dict[str, Any]:
+    images = images_state(emulator)
+    return {
+        "images": images,
+        "builds": builds_state(emulator),
+        "environments": environments_state(emulator, images),
+        "sns_messages": sns_messages(emulator),
+        "slack_messages": slack_messages(emulator),
+        "failed_invocations": failed_invocations(emulator),
+    }
+
+
+def build_report(emulator: Emulator, scenario: str, wall_seconds: float) -> dict[str, Any]:
+    assert emulator.template is not None and emulator.functions is not None
+    deliveries = [entry for entry in emulator.timeline if entry["kind"] == "delivery"]
+    return {
+        "format": REPORT_FORMAT,
+        "scenario": scenario,
+        "options": {
+            "template": str(emulator.options.template),
+            "config": str(emulator.options.config),
+            "duplicate": emulator.options.duplicate,
+            "shuffle_seed": emulator.options.shuffle_seed,
+        },
+        "timing": {"setup_seconds": round(emulator.setup_seconds, 3), "wall_seconds": round(wall_seconds, 3)},
+        "functions": {
+            logical_id: {
+                "name": spec.name,
+                "rules": [{"name": rule.name, "pattern": rule.pattern} for rule in spec.rules],
+                "cold_starts": emulator.functions.workers[logical_id].cold_starts,
+                "init_error": emulator.functions.workers[logical_id].init_error,
+            }
+            for logical_id, spec in emulator.template.functions.items()
+        },
+        "outcomes": dict(Counter(f"{entry['function']}:{entry['outcome']}" for entry in deliveries)),
+        "timeline": emulator.timeline,
+        "final_state": final_state(emulator),
+    }
+
+
+def print_summary(emulator: Emulator, report: dict[str, Any], report_path: str | None) -> None:
+    printer = emulator.printer
+    state = report["final_state"]
+    printer.line()
+    printer.line("=" * 72)
+    printer.line(f"Summary of {report['scenario']}")
+    printer.line("Images")
+    for repository, images in state["images"].items():
+        for image in images:
+            scan = image["scan"] or {}
+            counts = ", ".join(f"{key} {value}" for key, value in (scan.get("counts") or {}).items()) or "clean"
+            others = [tag for tag in image["tags"] if tag != image["commit"]]
+            printer.line(
+                f"  {repository}:{(image['commit'] or image['digest'])[:12]}"
+                f"  tags: {', '.join(others) or '(build tag only)'}"
+                f"  scan: {scan.get('status', 'none')} ({counts})"
+            )
+    printer.line("Builds")
+    statuses = Counter(build["status"] for build in state["builds"])
+    printer.line("  " + (", ".join(f"{count} {status}" for status, count in sorted(statuses.items())) or "none"))
+    printer.line("Environments")
+    for environment in state["environments"]:
+        commit = (environment["commit"] or "")[:12] or environment["image"]
+        done = Counter(item["status"] for item in environment["deployments"])
+        printer.line(
+            f"  {environment['environment']} ({environment['service']}): {commit}"
+            f"  deployments: {', '.join(f'{n} {s}' for s, n in done.items()) or 'none'}"
+        )
+    printer.line("Messages")
+    printer.line(f"  SNS: {len(state['sns_messages'])}")
+    for message in state["sns_messages"]:
+        printer.line(f"    - {message['subject']}")
+    accepted = [message for message in state["slack_messages"] if message["accepted"]]
+    printer.line(f"  Slack: {len(accepted)} accepted, {len(state['slack_messages']) - len(accepted)} refused")
+    for message in state["slack_messages"]:
+        printer.line(
+            f"    - {message['header'] or message['text']}"
+            + ("" if message["accepted"] else f"  REFUSED: {message['error']}")
+        )
+    if state["failed_invocations"]:
+        printer.line(f"Failed invocations (dead-letter): {len(state['failed_invocations'])}")
+    outcomes = Counter(entry["outcome"] for entry in report["timeline"] if entry["kind"] == "delivery")
+    printer.line("Deliveries: " + ", ".join(f"{count} {outcome}" for outcome, count in sorted(outcomes.items())))
+    printer.line(
+        f"Wall time {report['timing']['wall_seconds']:.1f} s (set-up {report['timing']['setup_seconds']:.1f} s)"
+    )
+    if report_path:
+        printer.line(f"Report written to {report_path}")

@@ -1,0 +1,1 @@
+"""The demo application the emulator's demo scenario builds and deploys."""
