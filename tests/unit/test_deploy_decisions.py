@@ -25,7 +25,9 @@ COMMIT = "a3b2c1d0e9f8a7b6c5d4e3f2a1b0c9d8e7f6a5b4"
 
 
 def target(ref: str, environment: str) -> DeployTarget:
-    return DeployTarget(ref, environment, "demo-cluster", f"demo-app-{environment}", "web", 8080, "demo-app", environment)
+    return DeployTarget(
+        ref, environment, "demo-cluster", f"demo-app-{environment}", "web", 8080, "demo-app", environment
+    )
 
 
 def push(ref_type: str, ref: str, time: str) -> PushRecord:
@@ -90,7 +92,10 @@ def test_appspec_names_the_task_definition_and_load_balancer_container() -> None
 
     properties = document["Resources"][0]["TargetService"]["Properties"]
     assert document["Resources"][0]["TargetService"]["Type"] == "AWS::ECS::Service"
-    assert properties == {"TaskDefinition": "arn:td:4", "LoadBalancerInfo": {"ContainerName": "web", "ContainerPort": 8080}}
+    assert properties == {
+        "TaskDefinition": "arn:td:4",
+        "LoadBalancerInfo": {"ContainerName": "web", "ContainerPort": 8080},
+    }
 
 
 def test_retry_delay_backs_off_to_the_sqs_limit() -> None:

@@ -96,7 +96,9 @@ def test_failed_scan_is_blocked_never_passed() -> None:
 
 def test_unsupported_image_is_blocked() -> None:
     verdict = evaluate(
-        POLICY, report({}, result_status="UNSUPPORTED_IMAGE", result_description="The operating system is not supported"), TODAY
+        POLICY,
+        report({}, result_status="UNSUPPORTED_IMAGE", result_description="The operating system is not supported"),
+        TODAY,
     )
 
     assert verdict.verdict == BLOCKED

@@ -16,6 +16,7 @@ from ecr_pipeline.events.envelope import (
     require_list,
     require_mapping,
     require_str,
+    require_time,
 )
 
 SCAN_VERDICT = "Scan Verdict"
@@ -75,7 +76,7 @@ def push_from_detail(detail: dict[str, Any], prefix: str) -> PushRecord:
         ref_type=ref_type,
         ref_name=require_str(detail, "ref", prefix),
         commit=require_str(detail, "commit", prefix),
-        push_time=require_str(detail, "push_time", prefix),
+        push_time=require_time(detail, "push_time", prefix),
         push_id=require_str(detail, "push_id", prefix),
         author=str(detail.get("author") or ""),
         message=str(detail.get("message") or ""),

@@ -1,0 +1,340 @@
+"""tag_image against moto: registering build pushes, ignoring the rest, and promoting PASSED images."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import boto3
+import pytest
+from botocore.stub import ANY, Stubber
+from moto import mock_aws
+
+from ecr_pipeline.adapters.ledger import Ledger
+from tests.events import load_event
+from tests.integration.image_flow_world import (
+    COMMIT,
+    REPOSITORY_URI,
+    load_function,
+    make_repository,
+    make_tables,
+    put_build_image,
+    record_push,
+    tags_of,
+    write_config,
+)
+
+
+@pytest.fixture
+def aws() -> Iterator[None]:
+    with mock_aws():
+        make_tables()
+        yield
+
+
+def push_event(digest: str, tag: str | None = COMMIT) -> dict:  # type: ignore[type-arg]
+    event = load_event("ecr_push_build_tag", **{"image-digest": digest})
+    if tag is None:
+        del event["detail"]["image-tag"]
+    else:
+        event["detail"]["image-tag"] = tag
+    return event
+
+
+def verdict_event(digest: str, verdict: str = "PASSED", commit: str = COMMIT) -> dict:  # type: ignore[type-arg]
+    name = "scan_verdict_passed" if verdict == "PASSED" else "scan_verdict_blocked"
+    event = load_event(name, image_digest=digest, commit=commit, image_tag=commit)
+    event["id"] = f"verdict-{digest[-6:]}-{verdict}"
+    return event
+
+
+# --- registering ------------------------------------------------------------------------------
+
+
+def test_build_push_registers_the_image_against_its_commit(aws: None, monkeypatch: pytest.MonkeyPatch) -> None:
+    make_repository()
+    digest = put_build_image()
+    record_push()
+    tag_image = load_function("tag_image", monkeypatch)
+
+    result = tag_image.invoke(push_event(digest))
+
+    assert result["status"] == "registered"
+    image = Ledger("ledger").get_image("demo-app", digest)
+    assert image is not None
+    assert (image.commit, image.codecommit_repository, image.pushed_at) == (
+        COMMIT,
+        "demo-app",
+        "2026-11-28T10:09:30.000000Z",
+    )
+    (registered,) = tag_image.details("Image Registered")
+    assert registered["image_digest"] == digest and registered["repository_uri"] == REPOSITORY_URI
+    assert registered["ref"] == "main" and registered["pushes"][0]["ref"] == "main"
+
+
+@pytest.mark.parametrize("event_name", ["ecr_push_retag", "ecr_push_no_tag", "ecr_delete"])
+def test_pushes_that_are_not_build_tags_and_deletes_are_ignored_without_aws_calls(
+    aws: None, monkeypatch: pytest.MonkeyPatch, event_name: str
+) -> None:
+    make_repository()
+    tag_image = load_function("tag_image", monkeypatch)
+
+    result = tag_image.invoke(load_event(event_name))
+
+    assert result["status"] == "ignored" and result["reason"]
+    assert tag_image.published == [] and sum(tag_image.calls.values()) == 0
+
+
+def test_repository_without_scan_on_push_gets_a_scan_started(aws: None, monkeypatch: pytest.MonkeyPatch) -> None:
+    make_repository(scan_on_push=False)
+    digest = put_build_image()
+    tag_image = load_function("tag_image", monkeypatch)
+
+    result = tag_image.invoke(push_event(digest))
+
+    assert result["scan"] == "scan started"
+    assert tag_image.calls["ecr:StartImageScan"] == 1
+
+
+def test_repository_with_scan_on_push_starts_no_scan(aws: None, monkeypatch: pytest.MonkeyPatch) -> None:
+    make_repository(scan_on_push=True)
+    digest = put_build_image()
+    tag_image = load_function("tag_image", monkeypatch)
+
+    result = tag_image.invoke(push_event(digest))
+
+    assert result["scan"] == "scan on push" and tag_image.calls["ecr:StartImageScan"] == 0
+
+
+def test_daily_scan_limit_is_an_expected_outcome_not_a_crash(aws: None, monkeypatch: pytest.MonkeyPatch) -> None:
+    make_repository(scan_on_push=False)
+    digest = put_build_image()
+    boto3.client("ecr").start_image_scan(repositoryName="demo-app", imageId={"imageDigest": digest})
+    tag_image = load_function("tag_image", monkeypatch)
+
+    result = tag_image.invoke(push_event(digest))
+
+    assert result["status"] == "registered" and result["scan"] == "scan limit reached for today"
+
+
+def test_gate_disabled_repository_gets_a_passed_verdict_saying_so_at_registration(
+    aws: None, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    make_repository(scan_on_push=False)
+    digest = put_build_image()
+    record_push()
+    tag_image = load_function("tag_image", monkeypatch, write_config(tmp_path, {"scan": {"gate": False}}))
+
+    result = tag_image.invoke(push_event(digest))
+
+    (verdict,) = tag_image.details("Scan Verdict")
+    assert verdict["verdict"] == "PASSED" and verdict["scanning"] == "disabled"
+    assert verdict["reasons"] == ["scan gate disabled by configuration"]
+    assert verdict["image_digest"] == digest and verdict["commit"] == COMMIT
+    assert tag_image.calls["ecr:StartImageScan"] == 0 and "not needed" in result["scan"]
+
+
+def test_redelivered_build_push_registers_once(aws: None, monkeypatch: pytest.MonkeyPatch) -> None:
+    make_repository()
+    digest = put_build_image()
+    tag_image = load_function("tag_image", monkeypatch)
+    event = push_event(digest)
+
+    tag_image.invoke(event)
+    second = dict(event, id="another-delivery-of-the-same-push")
+    tag_image.invoke(second)
+
+    assert tag_image.detail_types() == ["Image Registered"]
+
+
+# --- promoting ---------------------------------------------------------------------------------
+
+
+def test_passed_verdict_adds_branch_sha_and_latest_tags_to_the_same_digest(
+    aws: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    make_repository()
+    digest = put_build_image()
+    record_push()
+    tag_image = load_function("tag_image", monkeypatch)
+
+    result = tag_image.invoke(verdict_event(digest))
+
+    assert result["status"] == "promoted"
+    assert tags_of(digest) == {COMMIT, "main", "main-a3b2c1d", "latest"}
+    (promoted,) = tag_image.details("Image Promoted")
+    assert promoted["tags"] == ["main", "main-a3b2c1d", "latest"]
+    assert [push["ref"] for push in promoted["pushes"]] == ["main"]
+    assert promoted["image_digest"] == digest
+
+
+def test_blocked_verdict_adds_no_tag_so_latest_never_points_at_it(aws: None, monkeypatch: pytest.MonkeyPatch) -> None:
+    make_repository()
+    digest = put_build_image()
+    record_push()
+    tag_image = load_function("tag_image", monkeypatch)
+
+    result = tag_image.invoke(verdict_event(digest, "BLOCKED"))
+
+    assert result["status"] == "blocked"
+    assert tags_of(digest) == {COMMIT}
+    assert tag_image.details("Image Promoted") == []
+    image = Ledger("ledger").get_image("demo-app", digest)
+    assert image is not None and image.verdict == "BLOCKED"
+
+
+def test_passed_verdict_promotes_every_ref_recorded_for_the_commit(aws: None, monkeypatch: pytest.MonkeyPatch) -> None:
+    make_repository()
+    digest = put_build_image()
+    record_push()
+    record_push("tag", "v1.2.3", time="2026-11-28T10:06:00.000000Z")
+    tag_image = load_function("tag_image", monkeypatch)
+
+    tag_image.invoke(verdict_event(digest))
+
+    assert tags_of(digest) == {COMMIT, "main", "main-a3b2c1d", "latest", "1.2.3", "1.2", "1"}
+
+
+def test_git_tag_on_an_image_that_already_passed_is_promoted_without_a_build(
+    aws: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    make_repository()
+    digest = put_build_image()
+    Ledger("ledger").record_verdict("demo-app", digest, "PASSED", ["within the policy"], "basic")
+    record_push("tag", "v1.2.3", time="2026-11-28T12:00:00.000000Z")
+    tag_image = load_function("tag_image", monkeypatch)
+
+    result = tag_image.invoke(load_event("promotion_requested", image_digest=digest))
+
+    assert result["status"] == "promoted"
+    assert tags_of(digest) == {COMMIT, "1.2.3", "1.2", "1"}
+    (promoted,) = tag_image.details("Image Promoted")
+    assert promoted["pushes"][0]["ref"] == "v1.2.3" and promoted["verdict_reasons"] == ["within the policy"]
+
+
+def test_promotion_request_before_the_verdict_waits_and_the_verdict_promotes_it(
+    aws: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    make_repository()
+    digest = put_build_image()
+    record_push("tag", "v1.2.3", time="2026-11-28T12:00:00.000000Z")
+    tag_image = load_function("tag_image", monkeypatch)
+
+    waiting = tag_image.invoke(load_event("promotion_requested", image_digest=digest))
+    tag_image.invoke(verdict_event(digest))
+
+    assert waiting["status"] == "waiting"
+    assert {"1.2.3", "1.2", "1"} <= tags_of(digest)
+
+
+def test_promotion_request_for_a_blocked_image_adds_no_tag(aws: None, monkeypatch: pytest.MonkeyPatch) -> None:
+    make_repository()
+    digest = put_build_image()
+    Ledger("ledger").record_verdict("demo-app", digest, "BLOCKED", ["1 CRITICAL"], "basic")
+    tag_image = load_function("tag_image", monkeypatch)
+
+    result = tag_image.invoke(load_event("promotion_requested", image_digest=digest))
+
+    assert result == {"status": "waiting", "reason": "verdict BLOCKED"}
+    assert tags_of(digest) == {COMMIT}
+
+
+def test_tag_already_on_that_digest_counts_as_success(aws: None, monkeypatch: pytest.MonkeyPatch) -> None:
+    make_repository()
+    digest = put_build_image()
+    push = record_push()
+    tag_image = load_function("tag_image", monkeypatch)
+    tag_image.invoke(verdict_event(digest))
+
+    # The same ref asked again (start_build's "Promotion Requested"): ECR answers ImageAlreadyExists.
+    request = load_event(
+        "promotion_requested",
+        image_digest=digest,
+        ref_type="branch",
+        ref="main",
+        push_id=push.push_id,
+        push_time=push.push_time,
+    )
+    result = tag_image.invoke(request)
+
+    assert result["already"] == ["main", "main-a3b2c1d", "latest"]
+    assert result["added"] == [] and result["failed"] == []
+    assert tag_image.details("Promotion Failed") == []
+
+
+def test_newer_push_keeps_its_moving_tags_against_a_late_verdict_of_an_older_push(
+    aws: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    make_repository()
+    older_commit, newer_commit = "1" * 40, "2" * 40
+    older = put_build_image(older_commit)
+    newer = put_build_image(newer_commit)
+    record_push(commit=older_commit, time="2026-11-28T10:00:00.000000Z")
+    record_push(commit=newer_commit, time="2026-11-28T10:01:00.000000Z")
+    tag_image = load_function("tag_image", monkeypatch)
+
+    tag_image.invoke(verdict_event(newer, commit=newer_commit))
+    late = tag_image.invoke(verdict_event(older, commit=older_commit))
+
+    assert {"main", "latest"} <= tags_of(newer)
+    assert not {"main", "latest"} & tags_of(older)
+    assert late["superseded"] == ["main", "latest"] and late["added"] == ["main-1111111"]
+
+
+def test_immutable_tag_held_by_another_image_is_a_reported_failure_not_a_retry(
+    aws: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    make_repository()
+    digest = put_build_image()
+    record_push("tag", "v1.2.3", time="2026-11-28T12:00:00.000000Z")
+    tag_image = load_function("tag_image", monkeypatch)
+    stubber = Stubber(tag_image.app.services.ecr._client)
+    manifest = '{"schemaVersion": 2}'
+    stubber.add_response(
+        "batch_get_image",
+        {
+            "images": [
+                {"imageManifest": manifest, "imageManifestMediaType": "application/vnd.oci.image.manifest.v1+json"}
+            ]
+        },
+    )
+    stubber.add_response("put_image", {"image": {"imageId": {"imageDigest": digest, "imageTag": "1.2.3"}}})
+    stubber.add_response("put_image", {"image": {"imageId": {"imageDigest": digest, "imageTag": "1.2"}}})
+    stubber.add_client_error(
+        "put_image",
+        service_error_code="ImageTagAlreadyExistsException",
+        service_message="The image tag '1' already exists in the 'demo-app' repository and cannot be overwritten",
+        expected_params={
+            "repositoryName": "demo-app",
+            "imageManifest": manifest,
+            "imageTag": "1",
+            "imageDigest": ANY,
+            "imageManifestMediaType": ANY,
+        },
+    )
+    stubber.add_response("describe_images", {"imageDetails": [{"imageDigest": "sha256:" + "9" * 64}]})
+
+    with stubber:
+        result = tag_image.invoke(verdict_event(digest))
+
+    assert result["failed"] == ["1"] and result["added"] == ["1.2.3", "1.2"]
+    (failed,) = tag_image.details("Promotion Failed")
+    assert failed["tag"] == "1" and failed["holder_digest"] == "sha256:" + "9" * 64
+    assert "cannot be overwritten" in failed["reason"]
+    assert tag_image.details("Image Promoted")[0]["failed_tags"] == ["1"]
+
+
+def test_immutable_repository_reports_the_conflict_from_moto(aws: None, monkeypatch: pytest.MonkeyPatch) -> None:
+    make_repository(mutability="IMMUTABLE")
+    older_commit, newer_commit = "1" * 40, "2" * 40
+    older = put_build_image(older_commit)
+    newer = put_build_image(newer_commit)
+    record_push(commit=older_commit, time="2026-11-28T10:00:00.000000Z")
+    record_push(commit=newer_commit, time="2026-11-28T10:01:00.000000Z")
+    tag_image = load_function("tag_image", monkeypatch)
+
+    tag_image.invoke(verdict_event(older, commit=older_commit))
+    result = tag_image.invoke(verdict_event(newer, commit=newer_commit))
+
+    assert "main" in result["failed"] and "main" in tags_of(older)
+    assert [d["tag"] for d in tag_image.details("Promotion Failed")] == ["main", "latest"]
