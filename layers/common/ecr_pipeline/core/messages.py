@@ -94,12 +94,12 @@ class Message:
 
     @property
     def image(self) -> str:
-        """`repository@digest` when the digest is known, else `repository:commit`, else ``."""
+        """`repository@digest` when the digest is known, else `repository:commit` (the build tag), else ``."""
         if self.ecr_repository and self.image_digest:
             return f"{self.ecr_repository}@{self.image_digest}"
         if self.ecr_repository and self.commit:
             return f"{self.ecr_repository}:{self.commit}"
-        return self.ecr_repository
+        return ""
 
     @property
     def subject(self) -> str:
@@ -257,7 +257,7 @@ def _pipeline_shape(detail_type: str, detail: dict[str, Any]) -> dict[str, Any]:
             "headline": "Build skipped",
             "severity": INFO,
             "kinds": ("skipped",),
-            "note": _text(detail, "reason"),
+            "note": _reason(detail),
             "facts": (("Changed files", changed),) if changed else (),
         }
     if detail_type == SCAN_VERDICT:
@@ -298,7 +298,7 @@ def _pipeline_shape(detail_type: str, detail: dict[str, Any]) -> dict[str, Any]:
             "headline": "Promotion failed",
             "severity": ERROR,
             "kinds": ("promoted", "failures"),
-            "note": _text(detail, "reason"),
+            "note": _reason(detail),
             "facts": (("Tag", tag),) if tag else (),
         }
     if detail_type == DEPLOYMENT_STARTED:
@@ -317,9 +317,14 @@ def _pipeline_shape(detail_type: str, detail: dict[str, Any]) -> dict[str, Any]:
             "headline": "Deployment skipped",
             "severity": WARNING,
             "kinds": ("deployment", "skipped"),
-            "note": _text(detail, "reason"),
+            "note": _reason(detail),
         }
     raise MalformedEvent("detail-type", f"is not one notify tells, got {detail_type!r}")
+
+
+def _reason(detail: dict[str, Any]) -> str:
+    reason = _text(detail, "reason")
+    return f"Reason: {reason}" if reason else ""
 
 
 def _deployment_facts(application: str, group: str) -> tuple[tuple[str, str], ...]:

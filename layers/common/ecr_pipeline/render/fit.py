@@ -17,7 +17,7 @@ _ZWJ = "\u200d"
 
 def units(text: str) -> int:
     """Length in UTF-16 code units."""
-    return len(text) + sum(1 for char in text if ord(char) > 0xFFFF)
+    return len(text.encode("utf-16-le", "surrogatepass")) // 2
 
 
 def _char_units(char: str) -> int:

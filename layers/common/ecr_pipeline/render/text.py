@@ -15,7 +15,7 @@ SUBJECT = 99
 VALUE = 500
 COMMIT_MESSAGE = 1000
 BODY = 16000
-_LABEL_WIDTH = 13
+_LABEL_WIDTH = 12
 
 
 def email_subject(message: Message) -> str:
@@ -27,7 +27,7 @@ def email_subject(message: Message) -> str:
 
 
 def _row(label: str, value: str, limit: int = VALUE) -> str:
-    return f"{label:<{_LABEL_WIDTH}}{fit(' '.join(value.split()), limit)}"
+    return f"{label:<{_LABEL_WIDTH}} {fit(' '.join(value.split()), limit)}"
 
 
 def _finding(finding: Finding) -> str:
