@@ -1,0 +1,270 @@
+"""deploy against moto (ECS task definitions, CodeDeploy create_deployment, DynamoDB conditional
+writes, SQS); Stubber for DeploymentLimitExceededException, which moto never raises."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from typing import Any
+
+import boto3
+import pytest
+from botocore.stub import ANY, Stubber
+from moto import mock_aws
+
+from ecr_pipeline.adapters.ledger import Ledger
+from tests.events import load_event
+from tests.integration.image_flow_world import (
+    COMMIT,
+    REPOSITORY_URI,
+    Function,
+    load_function,
+    make_ecs_service,
+    make_repository,
+    make_tables,
+)
+
+DIGEST = "sha256:" + "ab" * 32
+
+
+@pytest.fixture
+def aws() -> Iterator[str]:
+    with mock_aws():
+        make_tables()
+        make_repository()
+        yield make_ecs_service()
+
+
+def promoted(
+    time: str = "2026-11-28T10:05:00.000000Z", digest: str = DIGEST, commit: str = COMMIT, ref: str = "main"
+) -> dict[str, Any]:
+    event = load_event("image_promoted", image_digest=digest, commit=commit)
+    push = {
+        **event["detail"]["pushes"][0],
+        "push_time": time,
+        "push_id": f"{time}#branch#{ref}",
+        "commit": commit,
+        "ref": ref,
+    }
+    event["detail"]["pushes"] = [push]
+    event["id"] = f"promoted-{time}-{digest[-4:]}"
+    return event
+
+
+def deployment_of(deployment_id: str) -> dict[str, Any]:
+    return dict(boto3.client("codedeploy").get_deployment(deploymentId=deployment_id)["deploymentInfo"])
+
+
+def test_promoted_main_registers_a_revision_pinned_by_digest_and_starts_a_blue_green_deployment(
+    aws: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    deploy = load_function("deploy", monkeypatch)
+
+    result = deploy.invoke(promoted())
+
+    (environment,) = result["environments"]
+    assert environment["status"] == "started"
+    (started,) = deploy.details("Deployment Started")
+    task_definition = boto3.client("ecs").describe_task_definition(taskDefinition=started["task_definition_arn"])
+    containers = {c["name"]: c["image"] for c in task_definition["taskDefinition"]["containerDefinitions"]}
+    assert containers["web"] == f"{REPOSITORY_URI}@{DIGEST}"
+    assert containers["log-router"].endswith("aws-for-fluent-bit:stable")
+    assert started["task_definition_arn"] != aws
+    revision = deployment_of(started["deployment_id"])["revision"]
+    appspec = json.loads(revision["appSpecContent"]["content"])
+    target = appspec["Resources"][0]["TargetService"]
+    assert target["Properties"]["TaskDefinition"] == started["task_definition_arn"]
+    assert target["Properties"]["LoadBalancerInfo"] == {"ContainerName": "web", "ContainerPort": 8080}
+    assert (started["environment"], started["application"], started["deployment_group"]) == (
+        "dev",
+        "demo-app",
+        "demo-app-dev",
+    )
+
+
+def test_environment_records_the_deployed_push(aws: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    deploy = load_function("deploy", monkeypatch)
+
+    deploy.invoke(promoted())
+
+    state = Ledger("ledger").get_environment("demo-app", "dev")
+    assert state is not None and state.image_digest == DIGEST and state.deployment_id
+    assert state.push_time == "2026-11-28T10:05:00.000000Z"
+
+
+def test_ref_without_a_deploy_target_is_not_deployed(aws: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    deploy = load_function("deploy", monkeypatch)
+
+    result = deploy.invoke(promoted(ref="feature/login"))
+
+    assert result == {"status": "ignored", "reason": "no deploy target for the promoted refs"}
+    assert deploy.published == []
+
+
+def test_older_push_promoted_late_is_skipped_as_superseded(aws: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    deploy = load_function("deploy", monkeypatch)
+    newer = promoted("2026-11-28T10:05:00.000000Z", "sha256:" + "22" * 32, "2" * 40)
+    older = promoted("2026-11-28T10:04:00.000000Z", "sha256:" + "11" * 32, "1" * 40)
+
+    deploy.invoke(newer)
+    result = deploy.invoke(older)
+
+    assert result["environments"][0]["status"] == "skipped"
+    (skipped,) = deploy.details("Deployment Skipped")
+    assert skipped["reason"] == "superseded" and skipped["superseded_by"]["commit"] == "2" * 40
+    state = Ledger("ledger").get_environment("demo-app", "dev")
+    assert state is not None and state.image_digest == "sha256:" + "22" * 32
+
+
+def test_redelivered_promotion_deploys_once(aws: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    deploy = load_function("deploy", monkeypatch)
+    event = promoted()
+
+    deploy.invoke(event)
+    deploy.invoke(dict(event, id="another-delivery"))
+
+    assert deploy.detail_types() == ["Deployment Started"]
+    assert deploy.calls["codedeploy:CreateDeployment"] == 1
+
+
+def busy_group(deploy: Function, then_free: bool = False) -> Stubber:
+    stubber = Stubber(deploy.app.services.codedeploy._client)
+    stubber.add_client_error(
+        "create_deployment",
+        service_error_code="DeploymentLimitExceededException",
+        service_message="The deployment group demo-app-dev has an active deployment",
+    )
+    stubber.add_response(
+        "list_deployments",
+        {"deployments": ["d-OTHER"]},
+        {"applicationName": "demo-app", "deploymentGroupName": "demo-app-dev", "includeOnlyStatuses": ANY},
+    )
+    stubber.add_response(
+        "batch_get_deployments", {"deploymentsInfo": [{"deploymentId": "d-OTHER", "description": "another push"}]}
+    )
+    if then_free:
+        stubber.add_response("create_deployment", {"deploymentId": "d-NEWEST"})
+    return stubber
+
+
+def retry_queue(monkeypatch: pytest.MonkeyPatch) -> str:
+    url = str(boto3.client("sqs").create_queue(QueueName="deploy-retry")["QueueUrl"])
+    monkeypatch.setenv("DEPLOY_RETRY_QUEUE_URL", url)
+    return url
+
+
+def record_sends(deploy: Function) -> list[dict[str, Any]]:
+    """The retry messages deploy sends, as the SQS records Lambda would deliver after their delay."""
+    sent: list[dict[str, Any]] = []
+
+    def record(params: dict[str, Any], **_: Any) -> None:
+        sent.append({"eventSource": "aws:sqs", "messageId": str(len(sent)), "body": params["MessageBody"]})
+
+    deploy.app.services.retry_queue._client.meta.events.register("provide-client-params.sqs.SendMessage", record)
+    return sent
+
+
+def test_busy_group_queues_the_candidate_with_a_delay_and_says_so(aws: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    url = retry_queue(monkeypatch)
+    deploy = load_function("deploy", monkeypatch)
+    sent: list[dict[str, Any]] = []
+    deploy.app.services.retry_queue._client.meta.events.register(
+        "provide-client-params.sqs.SendMessage", lambda params, **_: sent.append(params)
+    )
+
+    with busy_group(deploy):
+        result = deploy.invoke(promoted())
+
+    assert result["environments"][0]["status"] == "queued"
+    (message,) = sent
+    assert message["QueueUrl"] == url and message["DelaySeconds"] == 30
+    assert json.loads(message["MessageBody"])["attempt"] == 1
+    (queued,) = deploy.details("Deployment Queued")
+    assert queued["retry_in_seconds"] == 30 and queued["environment"] == "dev"
+
+
+def test_queued_candidate_is_deployed_when_the_group_is_free(aws: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    retry_queue(monkeypatch)
+    deploy = load_function("deploy", monkeypatch)
+    sent = record_sends(deploy)
+    with busy_group(deploy, then_free=True):
+        deploy.invoke(promoted())
+        result = deploy.invoke({"Records": sent})
+
+    assert result["environments"][0] == {"environment": "dev", "status": "started", "deployment_id": "d-NEWEST"}
+    assert deploy.calls["ecs:RegisterTaskDefinition"] == 1  # the retry reuses the revision it registered
+    state = Ledger("ledger").get_environment("demo-app", "dev")
+    assert state is not None and state.deployment_id == "d-NEWEST"
+
+
+def test_queued_older_candidate_never_overtakes_a_newer_one(aws: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    retry_queue(monkeypatch)
+    deploy = load_function("deploy", monkeypatch)
+    older = promoted("2026-11-28T10:04:00.000000Z", "sha256:" + "11" * 32, "1" * 40)
+    newer = promoted("2026-11-28T10:05:00.000000Z", "sha256:" + "22" * 32, "2" * 40)
+    sent = record_sends(deploy)
+    with busy_group(deploy):
+        deploy.invoke(older)
+    older_retry = list(sent)
+    deploy.invoke(newer)  # the group is free again: moto creates the deployment
+
+    result = deploy.invoke({"Records": older_retry})
+
+    assert result["environments"][0]["status"] == "superseded"
+    state = Ledger("ledger").get_environment("demo-app", "dev")
+    assert state is not None and state.image_digest == "sha256:" + "22" * 32
+    assert deploy.detail_types() == ["Deployment Queued", "Deployment Started"]
+
+
+def test_busy_group_running_this_very_candidate_counts_as_started(aws: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    retry_queue(monkeypatch)
+    deploy = load_function("deploy", monkeypatch)
+    event = promoted()
+    push_id = event["detail"]["pushes"][0]["push_id"]
+    stubber = Stubber(deploy.app.services.codedeploy._client)
+    stubber.add_client_error("create_deployment", service_error_code="DeploymentLimitExceededException")
+    stubber.add_response("list_deployments", {"deployments": ["d-MINE"]})
+    stubber.add_response(
+        "batch_get_deployments",
+        {"deploymentsInfo": [{"deploymentId": "d-MINE", "description": f"ecr-pipeline [dev {push_id}] main"}]},
+    )
+
+    with stubber:
+        result = deploy.invoke(event)
+
+    assert result["environments"][0]["deployment_id"] == "d-MINE"
+    assert deploy.detail_types() == ["Deployment Started"]
+
+
+def test_busy_group_without_a_retry_queue_raises_for_lambdas_async_retry(
+    aws: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("DEPLOY_RETRY_QUEUE_URL", raising=False)
+    deploy = load_function("deploy", monkeypatch)
+
+    with busy_group(deploy), pytest.raises(Exception, match="busy"):
+        deploy.invoke(promoted())
+
+    state = Ledger("ledger").get_environment("demo-app", "dev")
+    assert state is not None and state.deployment_id is None  # kept as the pending candidate
+
+
+def test_missing_container_in_the_task_definition_fails_with_its_name(
+    aws: str, monkeypatch: pytest.MonkeyPatch, tmp_path: Any
+) -> None:
+    from tests.integration.image_flow_world import write_config
+
+    target = {
+        "ref": "main",
+        "environment": "dev",
+        "cluster": "demo-cluster",
+        "service": "demo-app-dev",
+        "container_name": "api",
+        "container_port": 8080,
+        "codedeploy_application": "demo-app",
+        "deployment_group": "demo-app-dev",
+    }
+    deploy = load_function("deploy", monkeypatch, write_config(tmp_path, {"deploy": [target]}))
+
+    with pytest.raises(ValueError, match="no container 'api'"):
+        deploy.invoke(promoted())
