@@ -130,6 +130,8 @@ class Emulator:
         self.failure_destinations: dict[str, str] = {}
         self.started_at = 0.0
         self.setup_seconds = 0.0
+        # (kind, start, end) of every emulated task run: the bench subtracts emulated build time.
+        self.task_intervals: list[tuple[str, float, float]] = []
 
     # --- life cycle --------------------------------------------------------------------------
 
@@ -443,7 +445,13 @@ class Emulator:
             if origin is not None:
                 origin.emitted.append(event)
             self.timeline.append(
-                {"kind": "event", "seq": len(self.timeline), "event": event, "rules": [rule.name for rule in matched]}
+                {
+                    "kind": "event",
+                    "seq": len(self.timeline),
+                    "at_seconds": self.elapsed(),
+                    "event": event,
+                    "rules": [rule.name for rule in matched],
+                }
             )
             self.printer.event(event, [rule.function for rule in matched])
             for rule in matched:
@@ -459,12 +467,23 @@ class Emulator:
 
     def record_task(self, text: str, **fields: Any) -> None:
         with self.lock:
-            self.timeline.append({"kind": "task", "seq": len(self.timeline), "text": text, **fields})
+            self.timeline.append(
+                {"kind": "task", "seq": len(self.timeline), "at_seconds": self.elapsed(), "text": text, **fields}
+            )
         self.printer.task(text)
 
     def record_step(self, index: int, title: str, **fields: Any) -> None:
         with self.lock:
-            self.timeline.append({"kind": "step", "seq": len(self.timeline), "step": index, "title": title, **fields})
+            self.timeline.append(
+                {
+                    "kind": "step",
+                    "seq": len(self.timeline),
+                    "at_seconds": self.elapsed(),
+                    "step": index,
+                    "title": title,
+                    **fields,
+                }
+            )
 
     def _record_call(self, call: ApiCall) -> None:
         with self.lock:
@@ -526,14 +545,20 @@ class Emulator:
                 self._deliver(item)
         raise RuntimeError(f"more than {max_items} work items: the pipeline is looping")
 
+    def elapsed(self, moment: float | None = None) -> float:
+        """Seconds since the emulator started (the timeline's clock)."""
+        return round((time.monotonic() if moment is None else moment) - self.started_at, 4)
+
     def _run_task(self, task: Task) -> None:
         with self.lock:
             self._running = Running()
+        started = time.monotonic()
         try:
             task.action()
         finally:
             with self.lock:
                 self._running = None
+            self.task_intervals.append((task.kind, self.elapsed(started), self.elapsed()))
 
     def _deliver(self, delivery: Delivery) -> None:
         assert self.functions is not None
@@ -581,7 +606,7 @@ class Emulator:
             "duration_ms": round(result.duration_ms, 1),
             "result": result.result,
             "error": result.error,
-            "writes": [_call_summary(call) for call in running.calls if call.is_write],
+            "writes": [_call_summary(call, self.elapsed) for call in running.calls if call.is_write],
             "reads": len([call for call in running.calls if not call.is_write]),
             "emitted": [
                 {"id": event["id"], "source": event["source"], "detail_type": event["detail-type"]}
@@ -744,7 +769,7 @@ def _input(event: dict[str, Any], input_path: str | None) -> Any:
     return value
 
 
-def _call_summary(call: ApiCall) -> dict[str, Any]:
+def _call_summary(call: ApiCall, elapsed: Callable[[float], float]) -> dict[str, Any]:
     params = call.params
     target = (
         params.get("repositoryName")
@@ -763,6 +788,7 @@ def _call_summary(call: ApiCall) -> dict[str, Any]:
         "operation": call.operation,
         "target": str(target),
         "status": call.status,
+        "at_seconds": elapsed(call.at),
     }
     if call.operation == "PutImage":
         summary["tag"] = params.get("imageTag")

@@ -11,6 +11,7 @@ from __future__ import annotations
 import http.client
 import json
 import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -42,6 +43,7 @@ class ApiCall:
     status: int = 0
     response: dict[str, Any] = field(default_factory=dict)
     error_code: str | None = None
+    at: float = field(default_factory=time.monotonic)
 
     @property
     def is_write(self) -> bool:
@@ -174,7 +176,8 @@ class Front:
         call.status = status
         if call.error_code is None and not call.succeeded:
             call.error_code = _error_code(headers, answer)
-        if call.succeeded and "json" in headers.get("Content-Type", headers.get("content-type", "")):
+        # moto does not always label JSON answers as JSON: parse whatever looks like an object.
+        if call.succeeded and answer.lstrip().startswith(b"{"):
             try:
                 parsed = json.loads(answer) if answer else {}
                 call.response = parsed if isinstance(parsed, dict) else {}

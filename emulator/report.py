@@ -216,7 +216,16 @@ def build_report(emulator: Emulator, scenario: str, wall_seconds: float) -> dict
             "duplicate": emulator.options.duplicate,
             "shuffle_seed": emulator.options.shuffle_seed,
         },
-        "timing": {"setup_seconds": round(emulator.setup_seconds, 3), "wall_seconds": round(wall_seconds, 3)},
+        "timing": {
+            "setup_seconds": round(emulator.setup_seconds, 3),
+            "wall_seconds": round(wall_seconds, 3),
+            "emulated_seconds": {
+                kind: round(
+                    sum(end - start for task_kind, start, end in emulator.task_intervals if task_kind == kind), 3
+                )
+                for kind in sorted({interval[0] for interval in emulator.task_intervals})
+            },
+        },
         "functions": {
             logical_id: {
                 "name": spec.name,

@@ -1,0 +1,52 @@
+"""Reading a run's report: the steps, events and deliveries of its timeline, and its end state."""
+
+from __future__ import annotations
+
+from collections import Counter
+from typing import Any
+
+
+def step(report: dict[str, Any], number: int) -> dict[str, Any]:
+    return next(entry for entry in report["timeline"] if entry["kind"] == "step" and entry["step"] == number)
+
+
+def events(report: dict[str, Any], detail_type: str) -> list[dict[str, Any]]:
+    return [
+        entry["event"]
+        for entry in report["timeline"]
+        if entry["kind"] == "event" and entry["event"]["detail-type"] == detail_type
+    ]
+
+
+def deliveries(report: dict[str, Any], function: str | None = None) -> list[dict[str, Any]]:
+    return [
+        entry
+        for entry in report["timeline"]
+        if entry["kind"] == "delivery" and (function is None or entry["function"] == function)
+    ]
+
+
+def image_of(report: dict[str, Any], commit: str, repository: str = "demo-app") -> dict[str, Any] | None:
+    return next((image for image in report["final_state"]["images"][repository] if image["commit"] == commit), None)
+
+
+def builds_of(report: dict[str, Any], commit: str) -> list[dict[str, Any]]:
+    return [build for build in report["final_state"]["builds"] if build["commit"] == commit]
+
+
+def end_state(report: dict[str, Any]) -> dict[str, Any]:
+    """What must not depend on delivery order or duplicates: images and tags, builds, environments, messages."""
+    state = report["final_state"]
+    return {
+        "images": {
+            repository: sorted((image["commit"], tuple(image["tags"])) for image in images)
+            for repository, images in state["images"].items()
+        },
+        "builds": sorted(Counter((build["commit"], build["status"]) for build in state["builds"]).items()),
+        "environments": [
+            (environment["environment"], environment["commit"], len(environment["deployments"]))
+            for environment in state["environments"]
+        ],
+        "sns": sorted(str(message["subject"]) for message in state["sns_messages"]),
+        "slack": sorted(str(message["header"] or message["text"]) for message in state["slack_messages"]),
+    }
