@@ -17,7 +17,7 @@ from emulator.scenario import ScenarioError, ScenarioRunner, load_scenario
 from emulator.template import TemplateError
 
 DEMO_SCENARIO = Path(__file__).resolve().parent / "scenarios" / "demo.yaml"
-DEMO_REPORT = REPO_ROOT / ".emulator" / "demo-report.json"
+DEMO_REPORT = REPO_ROOT / "reports" / "demo-report.json"
 
 
 def run_scenario(scenario_path: Path, options: Options, report_path: Path | None = None) -> dict[str, Any]:

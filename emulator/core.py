@@ -55,8 +55,8 @@ class Options:
     shuffle_seed: int | None = None
     work_dir: Path | None = None
     printer: Printer = field(default_factory=Printer)
-    # Longest wait for delayed SQS messages (a function's retry queue) once nothing else is pending.
-    queue_wait_seconds: float = 20.0
+    # How many times one drain may skip the delays of event-source queues (a retry queue's backoff).
+    max_time_jumps: int = 50
 
 
 @dataclass
@@ -521,7 +521,7 @@ class Emulator:
     def run_until_idle(self, max_items: int = 5000) -> int:
         """Run pending work (in a seeded random order with --shuffle) until nothing is left."""
         done = 0
-        waited_since: float | None = None
+        jumps = 0
         while done < max_items:
             with self.lock:
                 item = None
@@ -530,13 +530,10 @@ class Emulator:
                     item = self.pending.pop(index)
             if item is None:
                 if self._poll_queues():
-                    waited_since = None
                     continue
-                if self._queues_hold_delayed():
-                    waited_since = waited_since or time.monotonic()
-                    if time.monotonic() - waited_since < self.options.queue_wait_seconds:
-                        time.sleep(0.2)
-                        continue
+                if jumps < self.options.max_time_jumps and self._skip_queue_delays():
+                    jumps += 1
+                    continue
                 return done
             done += 1
             if isinstance(item, Task):
@@ -698,18 +695,23 @@ class Emulator:
                 )
         return found
 
-    def _queues_hold_delayed(self) -> bool:
-        if not self.queue_sources:
-            return False
-        sqs = self.aws("sqs", direct=True)
+    def _skip_queue_delays(self) -> bool:
+        """Emulated time: with nothing else pending, a delayed or in-flight message of an event-source
+        queue becomes visible at once, as if its delay had passed. False when there is none."""
+        from moto.sqs.models import sqs_backends
+
+        queues = sqs_backends[ACCOUNT_ID][REGION].queues
+        waiting = 0
         for _function, url, _batch in self.queue_sources:
-            attributes = sqs.get_queue_attributes(
-                QueueUrl=url,
-                AttributeNames=["ApproximateNumberOfMessagesDelayed", "ApproximateNumberOfMessagesNotVisible"],
-            )["Attributes"]
-            if any(int(value) for value in attributes.values()):
-                return True
-        return False
+            queue = queues.get(url.rsplit("/", 1)[-1])
+            for message in getattr(queue, "_messages", []):
+                if message.delayed or not message.visible:
+                    message.delayed_until = 0
+                    message.visible_at = 0.0
+                    waiting += 1
+        if waiting:
+            self.record_task(f"time passes: {waiting} delayed queue message(s) become visible")
+        return waiting > 0
 
     def _delete_received(self, delivery: Delivery) -> None:
         if not delivery.queue_receipts:

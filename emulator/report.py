@@ -219,6 +219,7 @@ def build_report(emulator: Emulator, scenario: str, wall_seconds: float) -> dict
         "timing": {
             "setup_seconds": round(emulator.setup_seconds, 3),
             "wall_seconds": round(wall_seconds, 3),
+            "task_intervals": [list(interval) for interval in emulator.task_intervals],
             "emulated_seconds": {
                 kind: round(
                     sum(end - start for task_kind, start, end in emulator.task_intervals if task_kind == kind), 3
