@@ -9,7 +9,6 @@ from typing import Any
 from ecr_pipeline.adapters.ledger import PushRecord
 from ecr_pipeline.config import PipelineConfig, load_config
 from ecr_pipeline.core.messages import Message
-from ecr_pipeline.core.notify import parse_notification, to_message
 from tests.events import load_event
 
 PIPELINE_YAML = Path(__file__).resolve().parent.parent / "pipeline.yaml"
@@ -64,6 +63,9 @@ def ledger_for(event_name: str) -> MemoryLedger:
 
 
 def message_for(event_name: str, ledger: MemoryLedger | None = None, **detail_overrides: Any) -> Message:
+    # Imported on use: the core creates the shared Metrics, which must not happen before the test environment is set.
+    from ecr_pipeline.core.notify import parse_notification, to_message
+
     event = load_event(event_name, **detail_overrides)
     message = to_message(
         parse_notification(event), pipeline_config(), ledger if ledger is not None else ledger_for(event_name), "dev"

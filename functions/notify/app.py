@@ -50,6 +50,7 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
             metrics.add_metric(name=f"NotificationsFailed_{channel}", unit="Count", value=1)
         raise
     if delivery is None:
+        metrics.add_metric(name="EventsIgnored", unit="Count", value=1)
         return {"status": "ignored"}
     for channel in delivery.results:
         metrics.add_metric(name=f"NotificationsDelivered_{channel}", unit="Count", value=1)

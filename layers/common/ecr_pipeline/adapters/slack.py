@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 from collections.abc import Callable
 from typing import Any
 from urllib.error import URLError
@@ -44,6 +45,23 @@ _silent = logging.getLogger("ecr_pipeline.slack_webhook")
 _silent.setLevel(logging.CRITICAL + 1)  # slack_sdk checks `level <= DEBUG` before logging the URL
 _silent.propagate = False
 _silent.addHandler(logging.NullHandler())
+
+_SECRET_FIELD = re.compile(r'"(SecretString|SecretBinary)"\s*:\s*"(?:[^"\\]|\\.)*"')
+
+
+class _RedactSecretValues(logging.Filter):
+    """botocore's DEBUG logging prints response bodies: a GetSecretValue body must not reach a log."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        text = record.getMessage()
+        if "Secret" in text:
+            redacted = _SECRET_FIELD.sub(r'"\1": "***"', text)
+            if redacted != text:
+                record.msg, record.args = redacted, None
+        return True
+
+
+logging.getLogger("botocore.parsers").addFilter(_RedactSecretValues())
 
 
 class SlackDeliveryFailed(RuntimeError):
@@ -120,14 +138,14 @@ class SlackWebhook:
         interval: RetryIntervalCalculator | None = None,
     ) -> None:
         self._url_source = url_source
-        self._timeout = timeout
+        self.timeout = timeout
         self._handlers = retry_handlers(interval)
 
     def send(self, payload: dict[str, Any]) -> dict[str, Any]:
         """Post the payload. Returns {"status": "sent"} or, when Slack may or may not have it,
         {"status": "unknown"}; raises SlackDeliveryFailed when Slack certainly did not post it."""
         url = self._url_source()
-        webhook = WebhookClient(url, timeout=self._timeout, logger=_silent, retry_handlers=self._handlers)
+        webhook = WebhookClient(url, timeout=self.timeout, logger=_silent, retry_handlers=self._handlers)
         try:
             response = webhook.send_dict(payload)
         except URLError as error:

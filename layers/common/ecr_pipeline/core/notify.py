@@ -186,7 +186,7 @@ class Delivery:
     results: dict[str, dict[str, Any]] = field(default_factory=dict)
 
     def as_dict(self) -> dict[str, Any]:
-        return {"event_id": self.message.event_id, "status": self.message.status, "channels": self.results}
+        return {"event_id": self.message.event_id, "message_status": self.message.status, "channels": self.results}
 
 
 def _sender(channel: Channel, message: Message) -> Callable[[], dict[str, Any]]:
