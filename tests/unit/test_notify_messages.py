@@ -133,3 +133,17 @@ def test_a_codedeploy_event_without_a_deployment_id_names_the_field() -> None:
     del event["detail"]["deploymentId"]
     with pytest.raises(MalformedEvent, match=r"detail\.deploymentId is missing"):
         parse_notification(event)
+
+
+@pytest.mark.parametrize("event_name", ["scan_verdict_passed", "scan_verdict_blocked", "image_promoted"])
+def test_the_image_flow_sample_events_make_complete_messages(event_name: str) -> None:
+    message = message_for(event_name)
+    assert (message.repository, message.ref, message.commit) == ("demo-app", "main", COMMIT)
+    assert message.image.startswith("demo-app@sha256:")
+    assert message.author and message.commit_message
+
+
+def test_a_promotion_names_the_tags_it_could_not_move() -> None:
+    message = message_for("notify_image_promoted", superseded_tags=["latest"], failed_tags=["main"])
+    assert ("Held by a newer push", "latest") in message.facts
+    assert ("Refused", "main") in message.facts

@@ -281,14 +281,18 @@ def _pipeline_shape(detail_type: str, detail: dict[str, Any]) -> dict[str, Any]:
             "facts": (("Allowlisted", allowlisted),) if allowlisted else (),
         }
     if detail_type == IMAGE_PROMOTED:
-        refs = _refs_of_pushes(detail)
+        facts = (
+            ("For", _refs_of_pushes(detail)),
+            ("Held by a newer push", ", ".join(_texts(detail, "superseded_tags"))),
+            ("Refused", ", ".join(_texts(detail, "failed_tags"))),
+        )
         return {
             "event": "promotion",
             "status": "PROMOTED",
             "headline": "Image promoted",
             "severity": INFO,
             "kinds": ("promoted",),
-            "facts": (("For", refs),) if refs else (),
+            "facts": tuple((label, value) for label, value in facts if value),
         }
     if detail_type == PROMOTION_FAILED:
         tag = _text(detail, "tag")
@@ -370,7 +374,8 @@ def message_from_pipeline_event(envelope: Envelope, stage: str = "") -> Message:
         commit_message=first_line(_text(detail, "message") or _text(push, "message")),
         ecr_repository=ecr_repository,
         image_digest=digest,
-        image_tags=_texts(detail, "tags"),
+        # Image Promoted names the tags it added; other events may carry the image's tags.
+        image_tags=_texts(detail, "tags") or _texts(detail, "image_tags"),
         environment=_text(detail, "environment"),
         deployment_id=deployment_id,
         links=tuple(links),
