@@ -36,7 +36,7 @@ from emulator.front import ApiCall, Front
 from emulator.lambdas import FunctionPool, InvocationResult
 from emulator.outcome import classify
 from emulator.output import Printer
-from emulator.slack import SlackWebhook
+from emulator.slack import SlackMessage, SlackWebhook
 from emulator.template import ACCOUNT_ID, REGION, STACK_NAME, EventRule, Resolver, Template, load_template
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
@@ -84,6 +84,7 @@ class Running:
 
     calls: list[ApiCall] = field(default_factory=list)
     emitted: list[dict[str, Any]] = field(default_factory=list)
+    slack: list[SlackMessage] = field(default_factory=list)
 
 
 class Clock:
@@ -118,6 +119,7 @@ class Emulator:
         self.moto_url = ""
         self.front: Front | None = None
         self.slack = SlackWebhook()
+        self.slack.listener = self._record_slack
         self._moto: ThreadedMotoServer | None = None
         self.functions: FunctionPool | None = None
         self.template: Template | None = None
@@ -485,6 +487,11 @@ class Emulator:
                 }
             )
 
+    def _record_slack(self, message: SlackMessage) -> None:
+        with self.lock:
+            if self._running is not None:
+                self._running.slack.append(message)
+
     def _record_call(self, call: ApiCall) -> None:
         with self.lock:
             if self._running is not None:
@@ -575,7 +582,7 @@ class Emulator:
         entry = self._delivery_entry(delivery, result, running, repeat, started)
         with self.lock:
             self.timeline.append(entry)
-        self.printer.delivery(entry)
+        self.printer.delivery(entry, delivery.event)
         if result.failed:
             self._after_failure(delivery, result)
         else:
@@ -585,7 +592,9 @@ class Emulator:
         self, delivery: Delivery, result: InvocationResult, running: Running, repeat: bool, started: float
     ) -> dict[str, Any]:
         idempotency_table = self._idempotency_table(delivery.function)
-        outcome, reason = classify(result, running.calls, running.emitted, idempotency_table, repeat)
+        outcome, reason = classify(
+            result, running.calls, running.emitted, idempotency_table, repeat, slack_messages=len(running.slack)
+        )
         return {
             "kind": "delivery",
             "seq": len(self.timeline),
@@ -603,8 +612,19 @@ class Emulator:
             "duration_ms": round(result.duration_ms, 1),
             "result": result.result,
             "error": result.error,
-            "writes": [_call_summary(call, self.elapsed) for call in running.calls if call.is_write],
+            "writes": [
+                {
+                    **_call_summary(call, self.elapsed),
+                    "idempotency": call.service == "dynamodb" and call.params.get("TableName") == idempotency_table,
+                }
+                for call in running.calls
+                if call.is_write
+            ],
             "reads": len([call for call in running.calls if not call.is_write]),
+            "slack": [
+                {"accepted": message.accepted, "error": message.error, "text": message.payload.get("text")}
+                for message in running.slack
+            ],
             "emitted": [
                 {"id": event["id"], "source": event["source"], "detail_type": event["detail-type"]}
                 for event in running.emitted

@@ -39,6 +39,7 @@ def classify(
     emitted: list[dict[str, Any]],
     idempotency_table: str,
     repeat: bool,
+    slack_messages: int = 0,
 ) -> tuple[str, str]:
     """The outcome and its reason, from the handler's answer and the AWS calls it made."""
     if result.failed:
@@ -50,7 +51,7 @@ def classify(
     if status in _REJECTED:
         return "rejected", reasons or status
     effects = [call for call in calls if _is_effect(call, idempotency_table)]
-    if effects or emitted:
+    if effects or emitted or slack_messages:
         return "acted", reasons
     if repeat:
         return "ignored", "duplicate delivery: no new effect"

@@ -24,6 +24,8 @@ def _event_label(event: dict[str, Any]) -> str:
         detail.get("ref"),
     ]
     hint = next((str(item) for item in hints if item), "")
+    if len(hint) == 40 and all(character in "0123456789abcdef" for character in hint):
+        hint = hint[:8]  # a commit id
     return f"{event.get('detail-type')}" + (f" [{hint[:40]}]" if hint else "")
 
 
@@ -56,18 +58,29 @@ class Printer:
         routed = ", ".join(_short(name) for name in targets) if targets else "no rule"
         self.line(f"    event  {_event_label(event)}  -> {routed}")
 
-    def delivery(self, entry: dict[str, Any]) -> None:
+    def delivery(self, entry: dict[str, Any], event: Any) -> None:
+        """One invocation: the function, what it got, what it came to and what it wrote."""
         mark = _MARKS.get(str(entry["outcome"]), "?")
         writes = [
-            item["operation"] + (f"[{','.join(item['detail_types'])}]" if item.get("detail_types") else "")
+            item["operation"] + (f"({item['tag'][:24]})" if item.get("tag") else "")
             for item in entry["writes"]
-            if item["service"] != "dynamodb"
+            if item["service"] not in ("dynamodb", "events")
         ]
-        extra = f"  ({entry['reason']})" if entry.get("reason") else ""
-        flags = " (duplicate)" if entry.get("duplicate") else ""
-        flags += f" (attempt {entry['attempt']})" if entry.get("attempt", 1) > 1 else ""
+        records = [item for item in entry["writes"] if item["service"] == "dynamodb" and not item.get("idempotency")]
+        if records:
+            writes.append(f"DynamoDB x{len(records)}")
+        emitted = [item["detail_type"] for item in entry["emitted"] if not item["source"].startswith("aws.")]
+        slack = [f"Slack({'ok' if item['accepted'] else 'refused'})" for item in entry.get("slack", [])]
+        said = ", ".join(writes + slack + [f"-> {name}" for name in emitted])
+        received = _event_label(event) if isinstance(event, dict) and "detail-type" in event else "queue messages"
+        flags = " [duplicate]" if entry.get("duplicate") else ""
+        flags += f" [attempt {entry['attempt']}]" if entry.get("attempt", 1) > 1 else ""
+        reason = entry.get("reason") or ""
+        detail = said if entry["outcome"] == "acted" else reason
+        if entry["outcome"] == "acted" and reason:
+            detail = f"{said} ({reason})" if said else reason
         self.line(
-            f"  {mark} {_short(str(entry['function'])):<11} {entry['outcome']:<8} {' '.join(writes)}{extra}{flags}"
+            f"  {mark} {_short(str(entry['function'])):<10} <- {received:<48} {entry['outcome']}: {detail}{flags}"
         )
 
     def task(self, text: str) -> None:

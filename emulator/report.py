@@ -249,13 +249,17 @@ def print_summary(emulator: Emulator, report: dict[str, Any], report_path: str |
     printer.line("=" * 72)
     printer.line(f"Summary of {report['scenario']}")
     printer.line("Images")
+    built_from = {
+        build["commit"]: build["source_branch"] for build in state["builds"] if build["status"] == "SUCCEEDED"
+    }
     for repository, images in state["images"].items():
         for image in images:
             scan = image["scan"] or {}
             counts = ", ".join(f"{key} {value}" for key, value in (scan.get("counts") or {}).items()) or "clean"
             others = [tag for tag in image["tags"] if tag != image["commit"]]
+            source = built_from.get(image["commit"], "?")
             printer.line(
-                f"  {repository}:{(image['commit'] or image['digest'])[:12]}"
+                f"  {repository}:{(image['commit'] or image['digest'])[:12]} (built from {source})"
                 f"  tags: {', '.join(others) or '(build tag only)'}"
                 f"  scan: {scan.get('status', 'none')} ({counts})"
             )
@@ -276,7 +280,7 @@ def print_summary(emulator: Emulator, report: dict[str, Any], report_path: str |
         printer.line(f"    - {message['subject']}")
     accepted = [message for message in state["slack_messages"] if message["accepted"]]
     printer.line(f"  Slack: {len(accepted)} accepted, {len(state['slack_messages']) - len(accepted)} refused")
-    for message in state["slack_messages"]:
+    for message in state["slack_messages"] if len(state["slack_messages"]) <= 40 else []:
         printer.line(
             f"    - {message['header'] or message['text']}"
             + ("" if message["accepted"] else f"  REFUSED: {message['error']}")

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
@@ -78,6 +79,8 @@ def block_kit_problems(payload: Any) -> list[str]:
 @dataclass
 class SlackWebhook:
     messages: list[SlackMessage] = field(default_factory=list)
+    # Told of every message as it arrives (the emulator attributes it to the running delivery).
+    listener: Callable[[SlackMessage], None] | None = None
 
     def __post_init__(self) -> None:
         webhook = self
@@ -97,11 +100,12 @@ class SlackWebhook:
                     payload = None
                 problems = block_kit_problems(payload)
                 error = problems[0].split(":", 1)[0] if problems else ""
-                webhook.messages.append(
-                    SlackMessage(
-                        self.path, payload if isinstance(payload, dict) else {}, not problems, "; ".join(problems)
-                    )
+                message = SlackMessage(
+                    self.path, payload if isinstance(payload, dict) else {}, not problems, "; ".join(problems)
                 )
+                webhook.messages.append(message)
+                if webhook.listener is not None:
+                    webhook.listener(message)
                 body = b"ok" if not problems else error.encode()
                 self.send_response(200 if not problems else 400)
                 self.send_header("Content-Type", "text/plain")

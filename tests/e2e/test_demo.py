@@ -149,4 +149,14 @@ def test_every_slack_message_is_accepted(run_demo: RunScenario, template_functio
 
     assert slack, "notify sent nothing to Slack"
     assert [message["error"] for message in slack if not message["accepted"]] == []
-    assert report["final_state"]["sns_messages"], "notify published nothing on the topic"
+
+
+def test_blocked_image_is_announced_on_the_topic(run_demo: RunScenario, template_functions: set[str]) -> None:
+    requires("NotifyFunction", template_functions)
+    requires("ScanCheckFunction", template_functions)
+    report = run_demo()
+    short_commit = step(report, 5)["commit"][:7]
+
+    subjects = [str(message["subject"]) for message in report["final_state"]["sns_messages"]]
+
+    assert [subject for subject in subjects if short_commit in subject and "blocked" in subject.lower()]
