@@ -37,7 +37,16 @@ from emulator.lambdas import FunctionPool, InvocationResult
 from emulator.outcome import classify
 from emulator.output import Printer
 from emulator.slack import SlackMessage, SlackWebhook
-from emulator.template import ACCOUNT_ID, REGION, STACK_NAME, EventRule, Resolver, Template, load_template
+from emulator.template import (
+    ACCOUNT_ID,
+    REGION,
+    STACK_NAME,
+    EventRule,
+    QueueSource,
+    Resolver,
+    Template,
+    load_template,
+)
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_TEMPLATE = REPO_ROOT / "template.yaml"
@@ -68,7 +77,9 @@ class Delivery:
     function: str
     attempt: int = 1
     duplicate: bool = False
-    queue_receipts: list[tuple[str, str]] = field(default_factory=list)  # (queue URL, receipt handle)
+    # (queue URL, receipt handle, message id) of an SQS batch, and whether the function reports partial failures.
+    queue_receipts: list[tuple[str, str, str]] = field(default_factory=list)
+    partial_batch: bool = False
 
 
 @dataclass
@@ -124,7 +135,7 @@ class Emulator:
         self.functions: FunctionPool | None = None
         self.template: Template | None = None
         self.rules: list[tuple[EventRule, EventPattern]] = []
-        self.queue_sources: list[tuple[str, str, int]] = []  # (function, queue URL, batch size)
+        self.queue_sources: list[tuple[str, str, QueueSource]] = []  # (function, queue URL, source)
         self.codebuild: CodeBuildService | None = None
         self.ecr_events: EcrEvents | None = None
         self.codedeploy: CodeDeployStates | None = None
@@ -393,7 +404,7 @@ class Emulator:
         for spec in template.functions.values():
             for source in spec.queues:
                 url = template.resolver.names.ref(source.queue_logical_id, template.resolver)
-                self.queue_sources.append((spec.logical_id, url, source.batch_size))
+                self.queue_sources.append((spec.logical_id, url, source))
             if spec.retry.on_failure_destination:
                 self.failure_destinations[spec.logical_id] = spec.retry.on_failure_destination
             for ignored in spec.ignored_sources:
@@ -586,7 +597,7 @@ class Emulator:
         if result.failed:
             self._after_failure(delivery, result)
         else:
-            self._delete_received(delivery)
+            self._delete_received(delivery, result)
 
     def _delivery_entry(
         self, delivery: Delivery, result: InvocationResult, running: Running, repeat: bool, started: float
@@ -679,10 +690,10 @@ class Emulator:
             return False
         sqs = self.aws("sqs", direct=True)
         found = False
-        for function, url, batch_size in self.queue_sources:
+        for function, url, source in self.queue_sources:
             messages = sqs.receive_message(
                 QueueUrl=url,
-                MaxNumberOfMessages=min(batch_size, 10),
+                MaxNumberOfMessages=min(source.batch_size, 10),
                 AttributeNames=["All"],
                 MessageAttributeNames=["All"],
             ).get("Messages", [])
@@ -710,7 +721,8 @@ class Emulator:
                         {"Records": records},
                         f"{function}.sqs",
                         function,
-                        queue_receipts=[(url, message["ReceiptHandle"]) for message in messages],
+                        queue_receipts=[(url, message["ReceiptHandle"], message["MessageId"]) for message in messages],
+                        partial_batch=source.report_batch_item_failures,
                     )
                 )
         return found
@@ -722,7 +734,7 @@ class Emulator:
 
         queues = sqs_backends[ACCOUNT_ID][REGION].queues
         waiting = 0
-        for _function, url, _batch in self.queue_sources:
+        for _function, url, _source in self.queue_sources:
             queue = queues.get(url.rsplit("/", 1)[-1])
             for message in getattr(queue, "_messages", []):
                 if message.delayed or not message.visible:
@@ -733,12 +745,17 @@ class Emulator:
             self.record_task(f"time passes: {waiting} delayed queue message(s) become visible")
         return waiting > 0
 
-    def _delete_received(self, delivery: Delivery) -> None:
+    def _delete_received(self, delivery: Delivery, result: InvocationResult) -> None:
+        """A handled SQS batch is deleted; with ReportBatchItemFailures, all but the failed messages."""
         if not delivery.queue_receipts:
             return
+        failed: set[str] = set()
+        if delivery.partial_batch and isinstance(result.result, dict):
+            failed = {str(item.get("itemIdentifier")) for item in result.result.get("batchItemFailures") or []}
         sqs = self.aws("sqs", direct=True)
-        for url, receipt in delivery.queue_receipts:
-            sqs.delete_message(QueueUrl=url, ReceiptHandle=receipt)
+        for url, receipt, message_id in delivery.queue_receipts:
+            if message_id not in failed:
+                sqs.delete_message(QueueUrl=url, ReceiptHandle=receipt)
 
     # --- what a scenario does ----------------------------------------------------------------------
 

@@ -62,7 +62,9 @@ class Printer:
         """One invocation: the function, what it got, what it came to and what it wrote."""
         mark = _MARKS.get(str(entry["outcome"]), "?")
         writes = [
-            item["operation"] + (f"({item['tag'][:24]})" if item.get("tag") else "")
+            item["operation"]
+            + (f"({item['tag'][:24]})" if item.get("tag") else "")
+            + (f" refused: {item['error']}" if item.get("error") else "")
             for item in entry["writes"]
             if item["service"] not in ("dynamodb", "events")
         ]

@@ -315,6 +315,7 @@ class QueueSource:
     function: str
     queue_logical_id: str
     batch_size: int = 10
+    report_batch_item_failures: bool = False
 
 
 @dataclass(frozen=True)
@@ -428,7 +429,11 @@ def _function_spec(template_dir: Path, document: dict[str, Any], resolver: Resol
                 raise TemplateError(f"{where}.Events.{event_name}.Properties.Queue: must be !GetAtt <Queue>.Arn")
             queues.append(
                 QueueSource(
-                    f"{logical_id}.{event_name}", logical_id, str(queue_id), int(source_properties.get("BatchSize", 10))
+                    f"{logical_id}.{event_name}",
+                    logical_id,
+                    str(queue_id),
+                    int(source_properties.get("BatchSize", 10)),
+                    "ReportBatchItemFailures" in (source_properties.get("FunctionResponseTypes") or []),
                 )
             )
         else:
