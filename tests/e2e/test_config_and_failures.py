@@ -9,7 +9,7 @@ import pytest
 
 from emulator.core import DEFAULT_CONFIG, DEFAULT_TEMPLATE
 from tests.e2e.conftest import REPO_ROOT, run
-from tests.e2e.helpers import builds_of, deliveries, step
+from tests.e2e.helpers import builds_of, deliveries, events, step
 
 pytestmark = pytest.mark.e2e
 
@@ -69,3 +69,22 @@ def test_failing_handler_is_retried_then_sent_to_the_failure_destination(scenari
     ]
     assert "CodeBuild is unreachable" in first_push[0]["reason"]
     assert [item["detail_type"] for item in failed] == ["CodeCommit Repository State Change"] * 2
+
+
+def test_enhanced_scanning_reports_through_inspector(scenario: Path, tmp_path: Path) -> None:
+    config = tmp_path / "pipeline.yaml"
+    config.write_text(
+        DEFAULT_CONFIG.read_text(encoding="utf-8").replace("scanning: basic", "scanning: enhanced"), encoding="utf-8"
+    )
+
+    report = run(scenario, config=config)
+    scans = [
+        entry["event"]
+        for entry in report["timeline"]
+        if entry["kind"] == "event" and entry["event"]["source"] == "aws.inspector2"
+    ]
+
+    assert [event["detail-type"] for event in scans] == ["Inspector2 Scan", "Inspector2 Scan"]
+    assert scans[0]["detail"]["repository-name"] == "arn:aws:ecr:us-east-1:123456789012:repository/demo-app"
+    assert scans[0]["detail"]["finding-severity-counts"] == {"TOTAL": 0}
+    assert [event for event in events(report, "ECR Image Scan")] == []
