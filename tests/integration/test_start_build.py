@@ -257,21 +257,47 @@ def test_tag_push_of_an_unbuilt_commit_builds_it(harness: Harness) -> None:
     assert request["sourceVersion"] == COMMIT_B
 
 
-def test_newer_push_stops_the_running_build_of_the_older_push(harness: Harness) -> None:
+def push_newer_while_older_build_is(harness: Harness, status: str) -> str:
+    """Push COMMIT_A, then COMMIT_B to main while CodeBuild reports A's build as `status`.
+
+    The build state comes from a Stubber: moto reports every build SUCCEEDED at once."""
     harness.expect_commit(COMMIT_A)
     harness.expect_differences([[("src/a.py", "src/a.py")]])
     harness.invoke(load_event("codecommit_branch_updated", commitId=COMMIT_A, oldCommitId="1" * 40))
-    older_build = harness.details("Build Started")[0]["build_id"]
+    older_build = str(harness.details("Build Started")[0]["build_id"])
     newer = load_event("codecommit_branch_updated")
     newer["id"], newer["time"] = "newer-push", "2026-11-28T10:06:00Z"
     harness.expect_commit(COMMIT_B)
     harness.expect_differences([[("src/b.py", "src/b.py")]])
+    codebuild = Stubber(harness.app.services.codebuild._client)
+    codebuild.add_response("start_build", {"build": {"id": "image-build:newer"}})
+    codebuild.add_response(
+        "batch_get_builds",
+        {"builds": [{"id": older_build, "buildStatus": status, "buildComplete": status != "IN_PROGRESS"}]},
+        {"ids": [older_build]},
+    )
+    if status == "IN_PROGRESS":
+        codebuild.add_response("stop_build", {"build": {"id": older_build, "buildStatus": "IN_PROGRESS"}})
+    with codebuild:
+        harness.invoke(newer)
+    codebuild.assert_no_pending_responses()
+    return older_build
 
-    harness.invoke(newer)
+
+def test_newer_push_stops_the_running_build_of_the_older_push(harness: Harness) -> None:
+    older_build = push_newer_while_older_build_is(harness, "IN_PROGRESS")
 
     assert harness.stopped == [older_build]
     assert harness.details("Build Started")[1]["superseded_build_id"] == older_build
-    assert harness.app.services.ledger.get_build(older_build)["superseded_by"] != older_build
+    assert harness.app.services.ledger.get_build(older_build)["superseded_by"] == "image-build:newer"
+
+
+def test_finished_build_of_the_older_push_is_neither_stopped_nor_marked_superseded(harness: Harness) -> None:
+    older_build = push_newer_while_older_build_is(harness, "SUCCEEDED")
+
+    assert harness.stopped == []
+    assert harness.details("Build Started")[1]["superseded_build_id"] is None
+    assert "superseded_by" not in harness.app.services.ledger.get_build(older_build)
 
 
 def test_late_older_push_is_skipped_as_superseded(harness: Harness) -> None:

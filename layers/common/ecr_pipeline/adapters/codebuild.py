@@ -40,6 +40,10 @@ class CodeBuild:
             arguments["buildspecOverride"] = request.buildspec
         return str(self._client.start_build(**arguments)["build"]["id"])
 
+    def is_running(self, build_id: str) -> bool:
+        builds = self._client.batch_get_builds(ids=[build_id]).get("builds", [])
+        return bool(builds) and builds[0].get("buildStatus") == "IN_PROGRESS"
+
     def stop_build(self, build_id: str) -> bool:
         """Stop a build; False when it had already finished (nothing to stop)."""
         try:

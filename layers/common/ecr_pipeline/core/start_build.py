@@ -212,7 +212,7 @@ def _handle_image(
         claimed, other = services.ledger.claim_branch_build(
             repository.name, change.ref_name, image.ecr_repository, this_build
         )
-        if claimed and other and other.build_id != build_id:
+        if claimed and other and other.build_id != build_id and services.codebuild.is_running(other.build_id):
             # Marked before stopping, so the STOPPED event is told as superseded, not failed.
             services.ledger.mark_superseded(other.build_id, build_id)
             services.codebuild.stop_build(other.build_id)
