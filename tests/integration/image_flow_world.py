@@ -193,8 +193,8 @@ def load_function(name: str, monkeypatch: pytest.MonkeyPatch, config_path: Path 
         function.calls[f"{model.service_model.service_name}:{model.name}"] += 1
 
     # The handler module has just been imported: the cached clients are the ones it uses.
+    # Registered first and as specific as Stubber's hook, so stubbed calls are counted too.
     for service in SERVICES:
-        events = clients.client(service).meta.events
-        events.register("before-call", count_call)
+        clients.client(service).meta.events.register_first("before-call.*.*", count_call)
     clients.client("events").meta.events.register("provide-client-params.events.PutEvents", record_event)
     return function

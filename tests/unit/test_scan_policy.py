@@ -120,7 +120,7 @@ def test_findings_counted_after_the_event_count_the_larger() -> None:
 
 
 def test_top_findings_come_most_severe_first_and_at_most_five() -> None:
-    findings = tuple(Finding(f"CVE-2026-{n}", "LOW") for n in range(6)) + (Finding("CVE-2026-9", "CRITICAL"),)
+    findings = (*(Finding(f"CVE-2026-{n}", "LOW") for n in range(6)), Finding("CVE-2026-9", "CRITICAL"))
 
     verdict = evaluate(ScanPolicy(), report({}, findings), TODAY)
 

@@ -1,0 +1,206 @@
+"""AWS calls per event for tag_image, scan_check and deploy, counted with botocore's
+`before-call` hook on the clients each handler uses, against the budget in docs/image-flow.md.
+
+Each figure includes Powertools idempotency (2 DynamoDB calls: the in-progress record and the
+result), which every acted-on event pays.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import boto3
+import pytest
+from botocore.stub import Stubber
+from moto import mock_aws
+
+from ecr_pipeline.adapters.ledger import Ledger
+from tests.events import load_event
+from tests.integration.image_flow_world import (
+    Function,
+    load_function,
+    make_ecs_service,
+    make_repository,
+    make_tables,
+    put_build_image,
+    record_push,
+)
+
+# The documented budget: (handler, event) -> most AWS calls one event may cost.
+BUDGET = {
+    "tag_image: build push, repository scans on push": 6,
+    "tag_image: build push, scan started": 7,
+    "tag_image: retag push (ignored)": 0,
+    "tag_image: verdict PASSED, default branch (3 tags)": 12,
+    "tag_image: verdict BLOCKED": 3,
+    "tag_image: promotion requested, git tag v1.2.3 (3 tags)": 11,
+    "scan_check: basic scan COMPLETE, one findings page": 5,
+    "scan_check: basic scan FAILED": 4,
+    "deploy: image promoted, deployment started": 10,
+    "deploy: image promoted, superseded": 4,
+    "deploy: image promoted, group busy, queued": 12,
+    "deploy: retry of a superseded candidate": 3,
+}
+
+
+@pytest.fixture
+def aws() -> Iterator[None]:
+    with mock_aws():
+        make_tables()
+        yield
+
+
+def count(function: Function, scenario: str, event: dict[str, Any]) -> int:
+    function.calls.clear()
+    function.invoke(event)
+    total = sum(function.calls.values())
+    print(f"{scenario}: {total} {dict(function.calls)}")
+    return total
+
+
+def scenario(name: str) -> Callable[[int], None]:
+    def check(total: int) -> None:
+        assert total <= BUDGET[name], f"{name}: {total} AWS calls, budget {BUDGET[name]}"
+
+    return check
+
+
+def verdict(digest: str, passed: bool) -> dict[str, Any]:
+    event = load_event("scan_verdict_passed" if passed else "scan_verdict_blocked", image_digest=digest)
+    return event
+
+
+def test_tag_image_build_push_on_a_scan_on_push_repository(aws: None, monkeypatch: pytest.MonkeyPatch) -> None:
+    make_repository(scan_on_push=True)
+    digest = put_build_image()
+    record_push()
+    tag_image = load_function("tag_image", monkeypatch)
+    name = "tag_image: build push, repository scans on push"
+
+    scenario(name)(count(tag_image, name, load_event("ecr_push_build_tag", **{"image-digest": digest})))
+
+
+def test_tag_image_build_push_that_starts_a_scan(aws: None, monkeypatch: pytest.MonkeyPatch) -> None:
+    make_repository(scan_on_push=False)
+    digest = put_build_image()
+    tag_image = load_function("tag_image", monkeypatch)
+    name = "tag_image: build push, scan started"
+
+    scenario(name)(count(tag_image, name, load_event("ecr_push_build_tag", **{"image-digest": digest})))
+
+
+def test_tag_image_retag_push_costs_nothing(aws: None, monkeypatch: pytest.MonkeyPatch) -> None:
+    make_repository()
+    tag_image = load_function("tag_image", monkeypatch)
+    name = "tag_image: retag push (ignored)"
+
+    scenario(name)(count(tag_image, name, load_event("ecr_push_retag")))
+
+
+def test_tag_image_passed_verdict_for_the_default_branch(aws: None, monkeypatch: pytest.MonkeyPatch) -> None:
+    make_repository()
+    digest = put_build_image()
+    record_push()
+    tag_image = load_function("tag_image", monkeypatch)
+    name = "tag_image: verdict PASSED, default branch (3 tags)"
+
+    scenario(name)(count(tag_image, name, verdict(digest, True)))
+
+
+def test_tag_image_blocked_verdict(aws: None, monkeypatch: pytest.MonkeyPatch) -> None:
+    make_repository()
+    digest = put_build_image()
+    record_push()
+    tag_image = load_function("tag_image", monkeypatch)
+    name = "tag_image: verdict BLOCKED"
+
+    scenario(name)(count(tag_image, name, verdict(digest, False)))
+
+
+def test_tag_image_promotion_request_for_a_git_tag(aws: None, monkeypatch: pytest.MonkeyPatch) -> None:
+    make_repository()
+    digest = put_build_image()
+    Ledger("ledger").record_verdict("demo-app", digest, "PASSED", ["within the policy"], "basic")
+    tag_image = load_function("tag_image", monkeypatch)
+    name = "tag_image: promotion requested, git tag v1.2.3 (3 tags)"
+
+    scenario(name)(count(tag_image, name, load_event("promotion_requested", image_digest=digest)))
+
+
+def test_scan_check_complete_basic_scan(aws: None, monkeypatch: pytest.MonkeyPatch) -> None:
+    make_repository(scan_on_push=False)
+    digest = put_build_image()
+    boto3.client("ecr").start_image_scan(repositoryName="demo-app", imageId={"imageDigest": digest})
+    record_push()
+    scan_check = load_function("scan_check", monkeypatch)
+    name = "scan_check: basic scan COMPLETE, one findings page"
+
+    scenario(name)(count(scan_check, name, load_event("ecr_scan_complete_findings", **{"image-digest": digest})))
+
+
+def test_scan_check_failed_scan(aws: None, monkeypatch: pytest.MonkeyPatch) -> None:
+    make_repository()
+    digest = put_build_image()
+    record_push()
+    scan_check = load_function("scan_check", monkeypatch)
+    name = "scan_check: basic scan FAILED"
+
+    scenario(name)(count(scan_check, name, load_event("ecr_scan_failed", **{"image-digest": digest})))
+
+
+def promoted(time: str, digest: str = "sha256:" + "ab" * 32) -> dict[str, Any]:
+    event = load_event("image_promoted", image_digest=digest)
+    push = {**event["detail"]["pushes"][0], "push_time": time, "push_id": f"{time}#branch#main"}
+    event["detail"]["pushes"] = [push]
+    event["id"] = f"promoted-{time}"
+    return event
+
+
+def test_deploy_started(aws: None, monkeypatch: pytest.MonkeyPatch) -> None:
+    make_repository()
+    make_ecs_service()
+    deploy = load_function("deploy", monkeypatch)
+    name = "deploy: image promoted, deployment started"
+
+    scenario(name)(count(deploy, name, promoted("2026-11-28T10:05:00.000000Z")))
+
+
+def test_deploy_superseded(aws: None, monkeypatch: pytest.MonkeyPatch) -> None:
+    make_repository()
+    make_ecs_service()
+    deploy = load_function("deploy", monkeypatch)
+    deploy.invoke(promoted("2026-11-28T10:05:00.000000Z"))
+    name = "deploy: image promoted, superseded"
+
+    scenario(name)(count(deploy, name, promoted("2026-11-28T10:04:00.000000Z", "sha256:" + "cd" * 32)))
+
+
+def test_deploy_busy_group_queued(aws: None, monkeypatch: pytest.MonkeyPatch) -> None:
+    make_repository()
+    make_ecs_service()
+    url = boto3.client("sqs").create_queue(QueueName="deploy-retry")["QueueUrl"]
+    monkeypatch.setenv("DEPLOY_RETRY_QUEUE_URL", url)
+    deploy = load_function("deploy", monkeypatch)
+    stubber = Stubber(deploy.app.services.codedeploy._client)
+    stubber.add_client_error("create_deployment", service_error_code="DeploymentLimitExceededException")
+    stubber.add_response("list_deployments", {"deployments": ["d-OTHER"]})
+    stubber.add_response("batch_get_deployments", {"deploymentsInfo": [{"deploymentId": "d-OTHER"}]})
+    name = "deploy: image promoted, group busy, queued"
+
+    with stubber:
+        scenario(name)(count(deploy, name, promoted("2026-11-28T10:05:00.000000Z")))
+
+
+def test_deploy_retry_of_a_superseded_candidate(aws: None, monkeypatch: pytest.MonkeyPatch) -> None:
+    make_repository()
+    make_ecs_service()
+    deploy = load_function("deploy", monkeypatch)
+    deploy.invoke(promoted("2026-11-28T10:05:00.000000Z"))
+    body = (
+        '{"attempt": 1, "ecr_repository": "demo-app", "environment": "dev", "kind": "deploy-retry",'
+        ' "push_id": "old", "push_time": "2026-11-28T10:04:00.000000Z", "repository_uri": "uri"}'
+    )
+    name = "deploy: retry of a superseded candidate"
+
+    scenario(name)(count(deploy, name, {"Records": [{"eventSource": "aws:sqs", "messageId": "1", "body": body}]}))
