@@ -11,7 +11,15 @@ from ecr_pipeline.adapters.delivery import KEY_JMESPATH, once_per_channel
 from ecr_pipeline.adapters.ledger import Ledger
 from ecr_pipeline.adapters.slack import SlackWebhook, secret_url_source
 from ecr_pipeline.adapters.sns import NotificationTopic
-from ecr_pipeline.core.notify import Channel, DeliveryFailed, Notifier, SlackChannel, SnsChannel, parse_notification
+from ecr_pipeline.core.notify import (
+    Channel,
+    Delivery,
+    DeliveryFailed,
+    Notifier,
+    SlackChannel,
+    SnsChannel,
+    parse_notification,
+)
 from ecr_pipeline.events.envelope import MalformedEvent
 from ecr_pipeline.idempotency import idempotency_config, persistence_layer
 from ecr_pipeline.observability import logger, metrics
@@ -46,12 +54,30 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     try:
         delivery = notifier.notify(notification)
     except DeliveryFailed as error:
-        for channel in error.failures:
+        for channel, reason in error.failures.items():
+            logger.warning("notification not delivered", channel=channel, error=reason)
             metrics.add_metric(name=f"NotificationsFailed_{channel}", unit="Count", value=1)
+        _log_delivered(error.delivery)
         raise
     if delivery is None:
+        logger.info("deployment group not in pipeline.yaml: not told")
         metrics.add_metric(name="EventsIgnored", unit="Count", value=1)
         return {"status": "ignored"}
+    _log_delivered(delivery)
+    return {"status": "delivered", **delivery.as_dict()}
+
+
+def _log_delivered(delivery: Delivery) -> None:
+    message = delivery.message
+    logger.info(
+        "notification",
+        status=message.status,
+        repository=message.repository,
+        ref=message.ref,
+        commit=message.commit,
+        channels=delivery.results,
+    )
     for channel in delivery.results:
         metrics.add_metric(name=f"NotificationsDelivered_{channel}", unit="Count", value=1)
-    return {"status": "delivered", **delivery.as_dict()}
+    if not delivery.results:
+        metrics.add_metric(name="NotificationsNotRouted", unit="Count", value=1)

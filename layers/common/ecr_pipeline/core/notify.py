@@ -1,5 +1,7 @@
 """notify's core: which event, which message, which channels, and delivery once per (event, channel).
 
+Pure but for the channels it is given: it logs nothing, the handler logs what it returns or raises.
+
 Delivery tries every channel even when one fails (a Slack outage never stops the SNS
 message), then raises `DeliveryFailed` so Lambda retries; the retry skips every channel that
 already got the message, because each delivery runs under an idempotency record keyed on
@@ -28,7 +30,6 @@ from ecr_pipeline.events import codebuild, codedeploy
 from ecr_pipeline.events.codebuild import BuildStateChange, parse_build_state_change
 from ecr_pipeline.events.codedeploy import DeploymentStateChange, parse_deployment_state_change
 from ecr_pipeline.events.envelope import Envelope, MalformedEvent, parse_envelope
-from ecr_pipeline.observability import logger
 from ecr_pipeline.render.chatbot import render_chatbot
 from ecr_pipeline.render.slack import render_slack
 from ecr_pipeline.render.text import email_subject, render_text
@@ -172,14 +173,6 @@ def run_directly(*, delivery: dict[str, str], send: Callable[[], dict[str, Any]]
     return send()
 
 
-class DeliveryFailed(RuntimeError):
-    """One or more channels failed; the others were delivered. Raised so Lambda retries."""
-
-    def __init__(self, failures: dict[str, str]) -> None:
-        super().__init__("delivery failed on " + "; ".join(f"{name}: {reason}" for name, reason in failures.items()))
-        self.failures = failures
-
-
 @dataclass
 class Delivery:
     message: Message
@@ -187,6 +180,15 @@ class Delivery:
 
     def as_dict(self) -> dict[str, Any]:
         return {"event_id": self.message.event_id, "message_status": self.message.status, "channels": self.results}
+
+
+class DeliveryFailed(RuntimeError):
+    """One or more channels failed; `delivery` holds the others' results. Raised so Lambda retries."""
+
+    def __init__(self, failures: dict[str, str], delivery: Delivery) -> None:
+        super().__init__("delivery failed on " + "; ".join(f"{name}: {reason}" for name, reason in failures.items()))
+        self.failures = failures
+        self.delivery = delivery
 
 
 def _sender(channel: Channel, message: Message) -> Callable[[], dict[str, Any]]:
@@ -206,14 +208,8 @@ def deliver(message: Message, channels: list[Channel], once: DeliverOnce) -> Del
             delivery.results[channel.name] = once(delivery=key, send=_sender(channel, message))
         except Exception as error:  # one channel's failure must not keep the message from the others
             failures[channel.name] = f"{type(error).__name__}: {error}"
-            logger.warning(
-                "notification not delivered",
-                channel=channel.name,
-                event_id=message.event_id,
-                error=failures[channel.name],
-            )
     if failures:
-        raise DeliveryFailed(failures)
+        raise DeliveryFailed(failures, delivery)
     return delivery
 
 
@@ -226,18 +222,13 @@ class Notifier:
     stage: str = ""
 
     def notify(self, notification: Notification) -> Delivery | None:
-        """Tell one event on the channels its repository routes it to; None if nobody is told."""
+        """Tell one event on the channels its repository routes it to.
+
+        None for a CodeDeploy group pipeline.yaml does not deploy to; a Delivery with no
+        results when the routes send this kind of event nowhere.
+        """
         message = to_message(notification, self.config, self.ledger, self.stage)
         if message is None:
-            logger.info("event about a deployment group pipeline.yaml does not configure; not told")
             return None
         chosen = channels_for(message, routes_for(message, self.config), set(self.channels))
-        logger.info(
-            "notification",
-            event_id=message.event_id,
-            status=message.status,
-            repository=message.repository,
-            ref=message.ref,
-            channels=chosen,
-        )
         return deliver(message, [self.channels[name] for name in chosen], self.once)
