@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ecr_pipeline.adapters.ledger import PushRecord
+from ecr_pipeline.adapters.ledger import EnvironmentState, PushRecord
 from ecr_pipeline.config import PipelineConfig, load_config
 from ecr_pipeline.core.messages import Message
 from tests.events import load_event
@@ -15,6 +15,8 @@ PIPELINE_YAML = Path(__file__).resolve().parent.parent / "pipeline.yaml"
 COMMIT = "a3b2c1d0e9f8a7b6c5d4e3f2a1b0c9d8e7f6a5b4"
 BUILD_ID = "ecr-pipeline-image-build:8745a7a9-c340-456a-9166-edf953571bef"
 NEWER_BUILD_ID = "ecr-pipeline-image-build:0f9e8d7c-6b5a-4f3e-9d2c-1b0a9f8e7d6c"
+DIGEST = "sha256:4f1e9b7c2d8a6e3f5b0c9d7a1e2f3b4c5d6e7f8a9b0c1d2e3f4a5b6c7d8e9f0a"
+DEPLOYMENT_ID = "d-7XQ2ABCDE"
 
 
 def push_record(**overrides: Any) -> PushRecord:
@@ -36,6 +38,10 @@ def push_record(**overrides: Any) -> PushRecord:
 class MemoryLedger:
     builds: dict[str, dict[str, Any]] = field(default_factory=dict)
     pushes: list[PushRecord] = field(default_factory=list)
+    environments: dict[tuple[str, str], EnvironmentState] = field(default_factory=dict)
+
+    def get_environment(self, ecr_repository: str, environment: str) -> EnvironmentState | None:
+        return self.environments.get((ecr_repository, environment))
 
     def get_build(self, build_id: str) -> dict[str, Any] | None:
         return self.builds.get(build_id)
@@ -49,7 +55,8 @@ def pipeline_config() -> PipelineConfig:
 
 
 def ledger_for(event_name: str) -> MemoryLedger:
-    """The ledger as start_build leaves it for the sample events; the stopped build was superseded."""
+    """The ledger as the stages leave it for the sample events: the stopped build was superseded,
+    and dev's record names the sample CodeDeploy deployment."""
     record: dict[str, Any] = {
         "repository": "demo-app",
         "ref_type": "branch",
@@ -59,7 +66,19 @@ def ledger_for(event_name: str) -> MemoryLedger:
     }
     if event_name == "codebuild_stopped":
         record["superseded_by"] = NEWER_BUILD_ID
-    return MemoryLedger(builds={BUILD_ID: record}, pushes=[push_record()])
+    push = push_record()
+    dev = EnvironmentState(
+        ecr_repository="demo-app",
+        environment="dev",
+        image_digest=DIGEST,
+        commit=COMMIT,
+        ref_type="branch",
+        ref_name="main",
+        push_time=push.push_time,
+        push_id=push.push_id,
+        deployment_id=DEPLOYMENT_ID,
+    )
+    return MemoryLedger(builds={BUILD_ID: record}, pushes=[push], environments={("demo-app", "dev"): dev})
 
 
 def message_for(event_name: str, ledger: MemoryLedger | None = None, **detail_overrides: Any) -> Message:

@@ -27,10 +27,10 @@ from pytest_httpserver import HTTPServer
 from werkzeug import Request, Response
 
 from ecr_pipeline.adapters import clients
-from ecr_pipeline.adapters.ledger import Ledger
+from ecr_pipeline.adapters.ledger import EnvironmentState, Ledger
 from tests.events import load_event
 from tests.handlers import FakeLambdaContext, load_handler
-from tests.notify_fakes import BUILD_ID, COMMIT, NEWER_BUILD_ID, push_record
+from tests.notify_fakes import BUILD_ID, COMMIT, DEPLOYMENT_ID, DIGEST, NEWER_BUILD_ID, push_record
 
 WEBHOOK_PATH = "/services/T0PIPELINE/B0NOTIFY/s3cr3tW3bh00kT0k3n"
 SLOW = "slow"
@@ -186,6 +186,32 @@ def test_a_build_stopped_by_a_newer_push_is_told_as_superseded_from_the_ledger(h
     assert accepted["text"] == "Build superseded: demo-app main a3b2c1d"
     assert "by *Ada Lovelace*\n> Add login page" in accepted["blocks"][1]["text"]["text"]
     assert harness.sns_messages() == []  # superseded is not a failure: email stays quiet
+
+
+def test_a_finished_deployment_names_what_the_ledger_says_it_deployed(harness: Harness) -> None:
+    ledger = Ledger("ledger")
+    push = push_record()
+    ledger.record_push(push)
+    candidate = EnvironmentState(
+        ecr_repository="demo-app",
+        environment="dev",
+        image_digest=DIGEST,
+        commit=COMMIT,
+        ref_type="branch",
+        ref_name="main",
+        push_time=push.push_time,
+        push_id=push.push_id,
+    )
+    ledger.claim_environment(candidate)
+    ledger.update_environment(candidate, deployment_id=DEPLOYMENT_ID)
+
+    harness.invoke(load_event("codedeploy_failure"))
+
+    [published] = harness.sns_messages()
+    assert published["Subject"] == "Deployment failed: demo-app main a3b2c1d -> dev"
+    assert json.loads(published["MessageAttributes"]["kinds"]["Value"]) == ["deployment", "failures"]
+    [accepted] = harness.slack.accepted
+    assert f"`demo-app@{DIGEST}`" in json.dumps(accepted["blocks"])
 
 
 def test_a_malformed_event_is_dropped_without_retry(harness: Harness) -> None:

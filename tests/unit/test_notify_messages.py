@@ -2,13 +2,24 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import pytest
 
 from ecr_pipeline.core.notify import parse_notification, to_message
 from ecr_pipeline.events.codebuild import BuildStateChange
 from ecr_pipeline.events.envelope import MalformedEvent
 from tests.events import load_event
-from tests.notify_fakes import BUILD_ID, COMMIT, NEWER_BUILD_ID, MemoryLedger, ledger_for, message_for, pipeline_config
+from tests.notify_fakes import (
+    BUILD_ID,
+    COMMIT,
+    DIGEST,
+    NEWER_BUILD_ID,
+    MemoryLedger,
+    ledger_for,
+    message_for,
+    pipeline_config,
+)
 
 
 def test_a_build_stopped_by_a_newer_push_is_told_as_superseded_not_failed() -> None:
@@ -109,6 +120,21 @@ def test_a_codedeploy_failure_is_told_for_the_configured_environment() -> None:
     assert (message.status, message.environment, message.repository) == ("FAILED", "dev", "demo-app")
     assert message.kinds == ("deployment", "failures")
     assert message.links[0].url.endswith("/codedeploy/deployments/d-7XQ2ABCDE?region=us-east-1")
+
+
+def test_a_codedeploy_event_names_the_push_the_environment_record_says_it_deployed() -> None:
+    message = message_for("codedeploy_success")
+    assert (message.ref, message.commit, message.author) == ("main", COMMIT, "Ada Lovelace")
+    assert message.image == f"demo-app@{DIGEST}"
+    assert [link.label for link in message.links] == ["CodeDeploy deployment", "ECR image", "Commit"]
+
+
+def test_a_codedeploy_event_names_no_push_once_the_environment_record_moved_to_another_deployment() -> None:
+    ledger = ledger_for("codedeploy_success")
+    dev = ledger.environments[("demo-app", "dev")]
+    ledger.environments[("demo-app", "dev")] = dataclasses.replace(dev, deployment_id="d-NEWER0001")
+    message = message_for("codedeploy_success", ledger)
+    assert (message.environment, message.commit, message.image) == ("dev", "", "")
 
 
 def test_a_codedeploy_event_for_a_group_not_in_pipeline_yaml_makes_no_message() -> None:

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import quote
 
-from ecr_pipeline.adapters.ledger import PushRecord
+from ecr_pipeline.adapters.ledger import EnvironmentState, PushRecord
 from ecr_pipeline.config import SEVERITIES, DeployTarget, PipelineConfig
 from ecr_pipeline.events.codebuild import BuildStateChange
 from ecr_pipeline.events.codedeploy import DeploymentStateChange
@@ -465,11 +465,17 @@ def message_from_build(change: BuildStateChange, facts: BuildFacts, stage: str =
 
 @dataclass(frozen=True)
 class DeploymentFacts:
-    """What pipeline.yaml says about a CodeDeploy deployment group: its environment and images."""
+    """What pipeline.yaml says about a CodeDeploy deployment group, and what the ledger says was deployed.
+
+    `deployed` is the environment's record when it still names this deployment, and `push` the push
+    of its commit; both are None when the ledger has moved on to a newer candidate.
+    """
 
     repository: str = ""
     ecr_repository: str = ""
     target: DeployTarget | None = None
+    deployed: EnvironmentState | None = None
+    push: PushRecord | None = None
 
 
 def deployment_facts(config: PipelineConfig, application: str, deployment_group: str) -> DeploymentFacts | None:
@@ -492,6 +498,14 @@ _DEPLOYMENT_STATES = {
 def message_from_deployment(change: DeploymentStateChange, facts: DeploymentFacts, stage: str = "") -> Message:
     status, headline, severity, kinds = _DEPLOYMENT_STATES[change.state]
     target = facts.target
+    deployed = facts.deployed
+    links = [Link("CodeDeploy deployment", deployment_url(change.region, change.deployment_id))]
+    if deployed:
+        links.append(
+            Link("ECR image", image_url(change.region, change.account, deployed.ecr_repository, deployed.image_digest))
+        )
+        if facts.repository:
+            links.append(Link("Commit", commit_url(change.region, facts.repository, deployed.commit)))
     return Message(
         event_id=change.event_id,
         time=change.time,
@@ -504,9 +518,15 @@ def message_from_deployment(change: DeploymentStateChange, facts: DeploymentFact
         severity=severity,
         kinds=kinds,
         repository=facts.repository,
+        ref_type=deployed.ref_type if deployed else "",
+        ref=deployed.ref_name if deployed else "",
+        commit=deployed.commit if deployed else "",
+        author=facts.push.author if facts.push else "",
+        commit_message=first_line(facts.push.message) if facts.push else "",
         ecr_repository=facts.ecr_repository,
+        image_digest=deployed.image_digest if deployed else "",
         environment=target.environment if target else "",
         deployment_id=change.deployment_id,
         facts=_deployment_facts(change.application, change.deployment_group),
-        links=(Link("CodeDeploy deployment", deployment_url(change.region, change.deployment_id)),),
+        links=tuple(links),
     )

@@ -12,14 +12,15 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Protocol
 
-from ecr_pipeline.adapters.ledger import PushRecord
+from ecr_pipeline.adapters.ledger import EnvironmentState, PushRecord
 from ecr_pipeline.config import PipelineConfig
 from ecr_pipeline.core.messages import (
     PIPELINE_EVENTS,
     BuildFacts,
+    DeploymentFacts,
     Message,
     deployment_facts,
     message_from_build,
@@ -58,6 +59,8 @@ class LedgerReader(Protocol):
 
     def pushes_of_commit(self, repository: str, commit: str) -> list[PushRecord]: ...
 
+    def get_environment(self, ecr_repository: str, environment: str) -> EnvironmentState | None: ...
+
 
 def build_facts(change: BuildStateChange, ledger: LedgerReader) -> BuildFacts:
     """The ledger's record of the build (keyed by its `project:uuid` id) and the push it built."""
@@ -73,6 +76,18 @@ def build_facts(change: BuildStateChange, ledger: LedgerReader) -> BuildFacts:
     return BuildFacts(record=record, push=push)
 
 
+def deployed_facts(change: DeploymentStateChange, facts: DeploymentFacts, ledger: LedgerReader) -> DeploymentFacts:
+    """Adds what the environment's ledger record says this deployment deployed, if it still names it."""
+    if facts.target is None:
+        return facts
+    deployed = ledger.get_environment(facts.ecr_repository, facts.target.environment)
+    if deployed is None or deployed.deployment_id != change.deployment_id:
+        return facts
+    pushes = ledger.pushes_of_commit(facts.repository, deployed.commit) if facts.repository else []
+    push = next((candidate for candidate in pushes if candidate.push_id == deployed.push_id), None)
+    return replace(facts, deployed=deployed, push=push or (pushes[0] if pushes else None))
+
+
 def to_message(
     notification: Notification, config: PipelineConfig, ledger: LedgerReader, stage: str = ""
 ) -> Message | None:
@@ -81,7 +96,9 @@ def to_message(
         return message_from_build(notification, build_facts(notification, ledger), stage)
     if isinstance(notification, DeploymentStateChange):
         facts = deployment_facts(config, notification.application, notification.deployment_group)
-        return message_from_deployment(notification, facts, stage) if facts else None
+        if facts is None:
+            return None
+        return message_from_deployment(notification, deployed_facts(notification, facts, ledger), stage)
     return message_from_pipeline_event(notification, stage)
 
 
