@@ -22,7 +22,8 @@ def email_subject(message: Message) -> str:
     """`Build failed: demo-app main a3b2c1d`, folded to ASCII (SNS refuses anything else)."""
     text = f"{message.headline}: {message.subject}" if message.subject else message.headline
     folded = unicodedata.normalize("NFKD", text).encode("ascii", "ignore").decode("ascii")
-    one_line = " ".join(folded.split())
+    printable = "".join(char if char.isprintable() else " " for char in folded)
+    one_line = " ".join(printable.split())
     return fit(one_line, SUBJECT, marker="...") or "ecr-pipeline notification"
 
 
