@@ -145,6 +145,8 @@ class Emulator:
         self.setup_seconds = 0.0
         # (kind, start, end) of every emulated task run: the bench subtracts emulated build time.
         self.task_intervals: list[tuple[str, float, float]] = []
+        self._session = boto3.session.Session()
+        self._clients: dict[tuple[str, str], Any] = {}
 
     # --- life cycle --------------------------------------------------------------------------
 
@@ -158,7 +160,11 @@ class Emulator:
         return Path(self._temp.name)
 
     def __enter__(self) -> Emulator:
-        self.start()
+        try:
+            self.start()
+        except BaseException:
+            self.stop()
+            raise
         return self
 
     def __exit__(self, *exc_info: object) -> None:
@@ -188,14 +194,15 @@ class Emulator:
             Name=SLACK_SECRET_NAME, SecretString=self.slack.url, Description="Slack incoming webhook (emulated)"
         )["ARN"]
         self.template = self._load_template(secret_arn)
-        self._create_resources(self.template)
-        self._create_deploy_targets()
-        self._wire_front(self.template)
-
         layer_dirs = self._layer_overlays(self.template)
         specs = {logical_id: _with_layers(spec, layer_dirs) for logical_id, spec in self.template.functions.items()}
         self.functions = FunctionPool(specs, self.front.endpoint_for, self.work_dir / "logs")
+        # The functions' init phases (imports) run in their processes while the resources are made.
         self.functions.start()
+        self._create_resources(self.template)
+        self._create_deploy_targets()
+        self._wire_front(self.template)
+        self.functions.wait_ready()
         for logical_id, worker in self.functions.workers.items():
             if worker.init_error:
                 self.printer.warning(f"{logical_id} failed to initialise: {worker.init_error.get('errorMessage')}")
@@ -206,13 +213,17 @@ class Emulator:
         self.setup_seconds = time.monotonic() - self.started_at
 
     def stop(self) -> None:
+        # moto's server polls for shutdown every half second: it stops while the rest does.
+        moto_stopping = threading.Thread(target=self._moto.stop) if self._moto is not None else None
+        if moto_stopping is not None:
+            moto_stopping.start()
         if self.functions is not None:
             self.functions.stop()
         if self.front is not None:
             self.front.stop()
         self.slack.stop()
-        if self._moto is not None:
-            self._moto.stop()
+        if moto_stopping is not None:
+            moto_stopping.join()
         if self._temp is not None:
             self._temp.cleanup()
 
@@ -230,14 +241,17 @@ class Emulator:
         """A boto3 client for the emulator's own calls: through the front (observed) or straight to moto."""
         assert self.front is not None
         endpoint = self.moto_url if direct else self.front.endpoint_for(caller)
-        return boto3.client(
-            service,
-            endpoint_url=endpoint,
-            region_name=REGION,
-            aws_access_key_id="testing",
-            aws_secret_access_key="testing",
-            config=_CLIENT_CONFIG,
-        )
+        with self.lock:
+            if (service, endpoint) not in self._clients:
+                self._clients[(service, endpoint)] = self._session.client(
+                    service,
+                    endpoint_url=endpoint,
+                    region_name=REGION,
+                    aws_access_key_id="testing",
+                    aws_secret_access_key="testing",
+                    config=_CLIENT_CONFIG,
+                )
+            return self._clients[(service, endpoint)]
 
     # --- set-up from the template and pipeline.yaml ------------------------------------------
 

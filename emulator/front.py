@@ -126,7 +126,8 @@ class Front:
 
         self._server = ThreadingHTTPServer((host, 0), Handler)
         self._server.daemon_threads = True
-        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
+        # A short poll interval: stopping the emulator should not wait half a second per server.
+        self._thread = threading.Thread(target=self._server.serve_forever, args=(0.05,), daemon=True)
 
     @property
     def url(self) -> str:
@@ -140,7 +141,8 @@ class Front:
         self._thread.start()
 
     def stop(self) -> None:
-        self._server.shutdown()
+        if self._thread.is_alive():  # shutdown() waits forever for a server that never started
+            self._server.shutdown()
         self._server.server_close()
 
     # --- one request ------------------------------------------------------------------------

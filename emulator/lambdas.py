@@ -142,10 +142,14 @@ class FunctionWorker:
             request_id, result=reply.get("result"), error=reply.get("error"), duration_ms=duration_ms
         )
 
+    def close_input(self) -> None:
+        """End of input: the worker finishes its loop and exits."""
+        if self._process is not None and self._process.stdin is not None and not self._process.stdin.closed:
+            self._process.stdin.close()
+
     def stop(self) -> None:
         if self._process is not None:
-            if self._process.stdin is not None:
-                self._process.stdin.close()
+            self.close_input()
             try:
                 self._process.wait(timeout=5)
             except subprocess.TimeoutExpired:
@@ -170,6 +174,8 @@ class FunctionPool:
     def start(self) -> None:
         for worker in self.workers.values():
             worker.start()
+
+    def wait_ready(self) -> None:
         for worker in self.workers.values():
             worker.wait_ready()
 
@@ -177,5 +183,8 @@ class FunctionPool:
         return self.workers[logical_id].invoke(event)
 
     def stop(self) -> None:
+        # Every worker is told to end first, so they exit together.
+        for worker in self.workers.values():
+            worker.close_input()
         for worker in self.workers.values():
             worker.stop()
