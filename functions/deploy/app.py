@@ -13,7 +13,8 @@ from ecr_pipeline.adapters.deploy_queue import DeployRetryQueue
 from ecr_pipeline.adapters.ecs import Ecs
 from ecr_pipeline.adapters.eventbridge import EventPublisher
 from ecr_pipeline.adapters.ledger import Ledger
-from ecr_pipeline.core.deploy import DeployMessage, DeployServices, handle, idempotency_fact, parse_event
+from ecr_pipeline.core.deploy import DeployServices, handle
+from ecr_pipeline.core.deploy_plan import DeployMessage, idempotency_fact, parse_event
 from ecr_pipeline.events.envelope import MalformedEvent
 from ecr_pipeline.idempotency import idempotency_config, persistence_layer
 from ecr_pipeline.observability import logger, metrics

@@ -1,4 +1,4 @@
-"""deploy's pure decisions (core/deploy.py): which environments, which task definition, which AppSpec."""
+"""deploy's pure decisions (core/deploy_plan.py): which environments, which task definition, which AppSpec."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import pytest
 
 from ecr_pipeline.adapters.ledger import PushRecord
 from ecr_pipeline.config import DeployTarget, ImageConfig
-from ecr_pipeline.core.deploy import (
+from ecr_pipeline.core.deploy_plan import (
     ContainerNotFound,
     RetryRequest,
     appspec,

@@ -14,37 +14,32 @@ meanwhile owns the environment and its own retries, so the older one can never o
 
 from __future__ import annotations
 
-import fnmatch
-import json
 from dataclasses import dataclass
 from typing import Any
 
 from ecr_pipeline.adapters.codedeploy import CodeDeploy, DeploymentLimitExceeded
-from ecr_pipeline.adapters.deploy_queue import MAX_DELAY_SECONDS, DeployRetryQueue
+from ecr_pipeline.adapters.deploy_queue import DeployRetryQueue
 from ecr_pipeline.adapters.ecs import Ecs
 from ecr_pipeline.adapters.eventbridge import EventPublisher
-from ecr_pipeline.adapters.ledger import EnvironmentState, Ledger, PushRecord
-from ecr_pipeline.config import DeployTarget, ImageConfig, PipelineConfig
-from ecr_pipeline.events.envelope import MalformedEvent, require_list, require_mapping, require_str
-from ecr_pipeline.events.pipeline import (
-    DEPLOYMENT_QUEUED,
-    DEPLOYMENT_SKIPPED,
-    DEPLOYMENT_STARTED,
-    IMAGE_PROMOTED,
-    PromotedEvent,
-    parse_promoted,
+from ecr_pipeline.adapters.ledger import EnvironmentState, Ledger
+from ecr_pipeline.config import DeployTarget, PipelineConfig
+from ecr_pipeline.core.deploy_plan import (
+    DeployMessage,
+    RetryRequest,
+    appspec,
+    candidates,
+    deployment_marker,
+    pinned_image,
+    retry_delay,
+    revision_with_image,
 )
+from ecr_pipeline.events.pipeline import DEPLOYMENT_QUEUED, DEPLOYMENT_SKIPPED, DEPLOYMENT_STARTED, PromotedEvent
 from ecr_pipeline.observability import logger
 
-# Backoff for a busy group: 30 s doubling to SQS's 15-minute cap; about 24 hours in all.
-FIRST_RETRY_DELAY_SECONDS = 30
+# A busy group is asked again with backoff (deploy_plan.retry_delay) up to this many times: about 24 hours.
 MAX_RETRY_ATTEMPTS = 100
 REASON_SUPERSEDED = "superseded"
 REASON_NO_TARGET = "no deploy target for the promoted refs"
-
-
-class ContainerNotFound(ValueError):
-    """The task definition has no container of the deploy target's container_name."""
 
 
 class DeploymentStillBlocked(RuntimeError):
@@ -58,170 +53,6 @@ class DeployServices:
     ledger: Ledger
     publisher: EventPublisher
     retry_queue: DeployRetryQueue | None
-
-
-@dataclass(frozen=True)
-class RetryRequest:
-    ecr_repository: str
-    environment: str
-    push_time: str
-    push_id: str
-    repository_uri: str
-    attempt: int
-
-    def as_body(self) -> dict[str, Any]:
-        return {
-            "kind": "deploy-retry",
-            "ecr_repository": self.ecr_repository,
-            "environment": self.environment,
-            "push_time": self.push_time,
-            "push_id": self.push_id,
-            "repository_uri": self.repository_uri,
-            "attempt": self.attempt,
-        }
-
-
-DeployMessage = PromotedEvent | list[RetryRequest]
-
-
-# --- decisions ---------------------------------------------------------------------------
-
-
-def is_newer(push_time: str, push_id: str, than_time: str, than_id: str) -> bool:
-    return (push_time, push_id) > (than_time, than_id)
-
-
-def target_matches(target: DeployTarget, push: PushRecord) -> bool:
-    """A branch target names the branch; for a git tag the target's ref is a glob (`v*`)."""
-    if push.ref_type == "branch":
-        return target.ref == push.ref_name
-    return fnmatch.fnmatchcase(push.ref_name, target.ref)
-
-
-def candidates(image_config: ImageConfig, pushes: tuple[PushRecord, ...]) -> list[tuple[DeployTarget, PushRecord]]:
-    """For each environment, the newest promoted push that maps to it."""
-    chosen: dict[str, tuple[DeployTarget, PushRecord]] = {}
-    for target in image_config.deploy:
-        for push in pushes:
-            if not target_matches(target, push):
-                continue
-            current = chosen.get(target.environment)
-            if current is None or is_newer(push.push_time, push.push_id, current[1].push_time, current[1].push_id):
-                chosen[target.environment] = (target, push)
-    return list(chosen.values())
-
-
-def pinned_image(repository_uri: str, image_digest: str) -> str:
-    """Pinned by digest: a tag moved later never changes what the task runs."""
-    return f"{repository_uri}@{image_digest}"
-
-
-_REGISTRABLE = (
-    "family",
-    "taskRoleArn",
-    "executionRoleArn",
-    "networkMode",
-    "containerDefinitions",
-    "volumes",
-    "placementConstraints",
-    "requiresCompatibilities",
-    "cpu",
-    "memory",
-    "pidMode",
-    "ipcMode",
-    "proxyConfiguration",
-    "inferenceAccelerators",
-    "ephemeralStorage",
-    "runtimePlatform",
-)
-
-
-def revision_with_image(definition: dict[str, Any], container_name: str, image: str) -> dict[str, Any]:
-    """register_task_definition arguments: the current definition with one container's image replaced."""
-    revision = {key: definition[key] for key in _REGISTRABLE if definition.get(key) not in (None, [], {})}
-    containers = [dict(container) for container in definition.get("containerDefinitions", [])]
-    names = [container.get("name") for container in containers]
-    if container_name not in names:
-        raise ContainerNotFound(
-            f"task definition {definition.get('family')!r} has no container {container_name!r} (has: {names})"
-        )
-    for container in containers:
-        if container.get("name") == container_name:
-            container["image"] = image
-    revision["containerDefinitions"] = containers
-    return revision
-
-
-def appspec(task_definition_arn: str, container_name: str, container_port: int) -> str:
-    """The ECS blue/green AppSpec (JSON form), given to CodeDeploy as the revision content."""
-    document = {
-        "version": 0.0,
-        "Resources": [
-            {
-                "TargetService": {
-                    "Type": "AWS::ECS::Service",
-                    "Properties": {
-                        "TaskDefinition": task_definition_arn,
-                        "LoadBalancerInfo": {"ContainerName": container_name, "ContainerPort": container_port},
-                    },
-                }
-            }
-        ],
-    }
-    return json.dumps(document, sort_keys=True)
-
-
-def deployment_marker(candidate: EnvironmentState) -> str:
-    """Written into the deployment's description, so a retry can recognise a deployment it made."""
-    return f"[{candidate.environment} {candidate.push_id}]"
-
-
-def retry_delay(attempt: int) -> int:
-    return int(min(MAX_DELAY_SECONDS, FIRST_RETRY_DELAY_SECONDS * 2 ** min(attempt, 10)))
-
-
-# --- events in ---------------------------------------------------------------------------
-
-
-def parse_event(event: Any) -> DeployMessage:
-    """An "Image Promoted" event, or a batch of SQS retry messages."""
-    body = require_mapping(event, "event")
-    if "Records" in body:
-        requests = []
-        for index, raw in enumerate(require_list(body, "Records", "")):
-            record = require_mapping(raw, f"Records[{index}]")
-            try:
-                message = json.loads(require_str(record, "body", f"Records[{index}]"))
-            except json.JSONDecodeError:
-                raise MalformedEvent(f"Records[{index}].body", "is not JSON") from None
-            message = require_mapping(message, f"Records[{index}].body")
-            prefix = f"Records[{index}].body"
-            attempt = message.get("attempt", 0)
-            if isinstance(attempt, bool) or not isinstance(attempt, int) or attempt < 0:
-                raise MalformedEvent(f"{prefix}.attempt", f"must be a whole number, got {attempt!r}")
-            requests.append(
-                RetryRequest(
-                    ecr_repository=require_str(message, "ecr_repository", prefix),
-                    environment=require_str(message, "environment", prefix),
-                    push_time=require_str(message, "push_time", prefix),
-                    push_id=require_str(message, "push_id", prefix),
-                    repository_uri=require_str(message, "repository_uri", prefix),
-                    attempt=attempt,
-                )
-            )
-        return requests
-    return parse_promoted(body)
-
-
-def idempotency_fact(message: DeployMessage) -> dict[str, Any]:
-    if isinstance(message, PromotedEvent):
-        return {
-            "fact": IMAGE_PROMOTED,
-            "ecr_repository": message.ecr_repository,
-            "image_digest": message.image_digest,
-            "pushes": sorted(push.push_id for push in message.pushes),
-        }
-    return {"fact": "deploy retry", "requests": [request.as_body() for request in message]}
 
 
 # --- effects -----------------------------------------------------------------------------
@@ -279,7 +110,9 @@ class _Context:
         }
 
 
-def _skip(candidate: EnvironmentState, context: _Context, reason: str, services: DeployServices, **extra: Any) -> dict:
+def _skip(
+    candidate: EnvironmentState, context: _Context, reason: str, services: DeployServices, **extra: Any
+) -> dict[str, Any]:
     services.publisher.publish(DEPLOYMENT_SKIPPED, {**context.detail(candidate), "reason": reason, **extra})
     logger.info("deployment skipped", environment=candidate.environment, reason=reason, push_id=candidate.push_id)
     return {"environment": candidate.environment, "status": "skipped", "reason": reason}
