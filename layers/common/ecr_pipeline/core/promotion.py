@@ -167,9 +167,9 @@ def register_image(action: ImageAction, config: PipelineConfig, services: TagSer
     )
     pushes = services.ledger.pushes_of_commit(image_config.codecommit_repository, commit)
     detail = image_detail(image_config, action.image_digest, commit, uri, pushes)
-    services.publisher.publish(IMAGE_REGISTERED, {**detail, "pushed_at": action.time})
-
+    # The scan first: a retry after a failed start must not announce the image twice.
     scan = ensure_scan(image_config, action.image_digest, services)
+    services.publisher.publish(IMAGE_REGISTERED, {**detail, "pushed_at": action.time, "scan": scan})
     if not image_config.scan.gate:
         verdict = gate_disabled_verdict()
         services.publisher.publish(SCAN_VERDICT, {**detail, **verdict.as_detail()})
