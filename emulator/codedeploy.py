@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import yaml
+from moto.codedeploy.models import codedeploy_backends
 
 from emulator.front import ApiCall, ApiError
 from emulator.template import ACCOUNT_ID, REGION
@@ -81,8 +82,7 @@ class CodeDeployStates:
         self._emulator.schedule("deployment", f"deployment {deployment.id} starts", lambda: self._start(deployment))
 
     def _set_moto_status(self, deployment: Deployment, status: str) -> None:
-        from moto.codedeploy.models import codedeploy_backends
-
+        """Emulated: moto has no API to move a deployment on, so its record is updated in place."""
         deployment.status = status
         info = codedeploy_backends[ACCOUNT_ID][REGION].deployments.get(deployment.id)
         if info is not None:

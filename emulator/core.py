@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import logging
 import random
+import re
 import shutil
 import tempfile
 import threading
@@ -17,7 +18,7 @@ import time
 import urllib.request
 import uuid
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -26,6 +27,7 @@ import boto3
 from botocore.config import Config
 from moto.events.models import EventPattern
 from moto.server import ThreadedMotoServer
+from moto.sqs.models import sqs_backends
 
 from ecr_pipeline.config import PipelineConfig, load_config
 from emulator.codebuild import CodeBuildService, Project, project_from_template
@@ -42,10 +44,11 @@ from emulator.template import (
     REGION,
     STACK_NAME,
     EventRule,
+    FunctionSpec,
     QueueSource,
-    Resolver,
     Template,
     load_template,
+    load_template_document,
 )
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
@@ -744,8 +747,6 @@ class Emulator:
     def _skip_queue_delays(self) -> bool:
         """Emulated time: with nothing else pending, a delayed or in-flight message of an event-source
         queue becomes visible at once, as if its delay had passed. False when there is none."""
-        from moto.sqs.models import sqs_backends
-
         queues = sqs_backends[ACCOUNT_ID][REGION].queues
         waiting = 0
         for _function, url, _source in self.queue_sources:
@@ -795,20 +796,14 @@ class Emulator:
 
 
 def _declared_parameters(path: Path) -> set[str]:
-    from emulator.template import load_template_document
-
     return set((load_template_document(path).get("Parameters") or {}).keys())
 
 
-def _with_layers(spec: Any, overlays: dict[Path, Path]) -> Any:
-    from dataclasses import replace
-
+def _with_layers(spec: FunctionSpec, overlays: dict[Path, Path]) -> FunctionSpec:
     return replace(spec, layer_dirs=tuple(overlays.get(path, path) for path in spec.layer_dirs))
 
 
 def _wildcard_regex(wildcard: str) -> str:
-    import re
-
     return "^" + ".*".join(re.escape(part) for part in wildcard.split("*")) + "$"
 
 
@@ -850,6 +845,3 @@ def _call_summary(call: ApiCall, elapsed: Callable[[float], float]) -> dict[str,
     if call.error_code:
         summary["error"] = call.error_code
     return summary
-
-
-__all__ = ["Emulator", "Options", "Resolver"]
