@@ -173,3 +173,9 @@ def test_a_promotion_names_the_tags_it_could_not_move() -> None:
     message = message_for("notify_image_promoted", superseded_tags=["latest"], failed_tags=["main"])
     assert ("Held by a newer push", "latest") in message.facts
     assert ("Refused", "main") in message.facts
+
+
+@pytest.mark.parametrize(("status", "headline"), [("TIMED_OUT", "Build timed out"), ("FAULT", "Build failed")])
+def test_a_build_that_timed_out_or_faulted_is_a_failure(status: str, headline: str) -> None:
+    message = message_for("codebuild_failed", **{"build-status": status})
+    assert (message.headline, message.status, message.kinds) == (headline, "FAILED", ("build", "failures"))
