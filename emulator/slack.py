@@ -87,6 +87,7 @@ class SlackWebhook:
 
         class Handler(BaseHTTPRequestHandler):
             protocol_version = "HTTP/1.1"
+            disable_nagle_algorithm = True  # one answer, two writes: no delayed-ACK stall
 
             def log_message(self, format: str, *args: Any) -> None:
                 """Quiet: messages are recorded instead."""
