@@ -45,6 +45,9 @@ class Printer:
     def warning(self, text: str) -> None:
         self.line(f"  WARN   {text}")
 
+    def legend(self) -> None:
+        self.line("  legend  + acted  - ignored  x rejected  ! failed  (function <- the event it got)  * emulated AWS")
+
     def step(self, index: int, total: int, title: str) -> None:
         self.line()
         self.line(f"[{index}/{total}] {title}")

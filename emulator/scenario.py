@@ -147,6 +147,7 @@ class ScenarioRunner:
 
     def run(self) -> None:
         printer = self.emulator.printer
+        printer.legend()
         for index, step in enumerate(self.scenario.steps, start=1):
             kind = next(key for key in step if key in STEP_KINDS)
             title = str(step.get("title") or kind.replace("_", " "))
