@@ -280,11 +280,13 @@ def print_summary(emulator: Emulator, report: dict[str, Any], report_path: str |
         printer.line(f"    - {message['subject']}")
     accepted = [message for message in state["slack_messages"] if message["accepted"]]
     printer.line(f"  Slack: {len(accepted)} accepted, {len(state['slack_messages']) - len(accepted)} refused")
-    for message in state["slack_messages"] if len(state["slack_messages"]) <= 40 else []:
-        printer.line(
-            f"    - {message['header'] or message['text']}"
-            + ("" if message["accepted"] else f"  REFUSED: {message['error']}")
-        )
+    # The same kind of message for several pushes is one line with a count.
+    lines = Counter(
+        f"{message['header'] or message['text']}" + ("" if message["accepted"] else f"  REFUSED: {message['error']}")
+        for message in state["slack_messages"]
+    )
+    for text, count in lines.items():
+        printer.line(f"    - {text}" + (f"  (x{count})" if count > 1 else ""))
     if state["failed_invocations"]:
         printer.line(f"Failed invocations (dead-letter): {len(state['failed_invocations'])}")
     outcomes = Counter(entry["outcome"] for entry in report["timeline"] if entry["kind"] == "delivery")
