@@ -268,3 +268,22 @@ def test_missing_container_in_the_task_definition_fails_with_its_name(
 
     with pytest.raises(ValueError, match="no container 'api'"):
         deploy.invoke(promoted())
+
+
+def test_retry_after_a_failure_past_create_deployment_announces_without_deploying_twice(
+    aws: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    deploy = load_function("deploy", monkeypatch)
+    event = promoted()
+    events_stub = Stubber(deploy.app.services.publisher._client)
+    events_stub.add_client_error("put_events", service_error_code="InternalException", http_status_code=500)
+
+    with events_stub, pytest.raises(Exception, match="InternalException"):
+        deploy.invoke(event)
+    retried = deploy.invoke(event)
+
+    assert retried["environments"][0]["status"] == "already deployed"
+    assert deploy.calls["codedeploy:CreateDeployment"] == 1
+    attempted, announced = deploy.details("Deployment Started")  # the first was refused by EventBridge
+    state = Ledger("ledger").get_environment("demo-app", "dev")
+    assert state is not None and announced["deployment_id"] == attempted["deployment_id"] == state.deployment_id

@@ -14,7 +14,7 @@ meanwhile owns the environment and its own retries, so the older one can never o
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from ecr_pipeline.adapters.codedeploy import CodeDeploy, DeploymentLimitExceeded
@@ -118,14 +118,28 @@ def _skip(
     return {"environment": candidate.environment, "status": "skipped", "reason": reason}
 
 
+def _announce(deployed: EnvironmentState, context: _Context, services: DeployServices) -> None:
+    services.publisher.publish(
+        DEPLOYMENT_STARTED,
+        {
+            **context.detail(deployed),
+            "deployment_id": deployed.deployment_id,
+            "task_definition_arn": deployed.task_definition_arn,
+            "image": pinned_image(context.repository_uri, deployed.image_digest),
+        },
+    )
+
+
 def claim_and_deploy(candidate: EnvironmentState, context: _Context, services: DeployServices) -> dict[str, Any]:
     claimed, stored = services.ledger.claim_environment(candidate)
     if not claimed:
         if stored is not None and stored.same_push(candidate):
-            # The same candidate again, its deployment already created: nothing to do twice.
+            # Only a retry gets here (a repeated fact stops at idempotency): its deployment exists,
+            # so it is announced again in case the failed try did not get that far.
             logger.info(
                 "candidate already deployed", environment=candidate.environment, deployment=stored.deployment_id
             )
+            _announce(stored, context, services)
             return {"environment": candidate.environment, "status": "already deployed"}
         newer = stored
         return _skip(
@@ -205,14 +219,8 @@ def start_deployment(
         deployment_id = existing  # made by an earlier try of this same candidate
 
     services.ledger.update_environment(candidate, deployment_id=deployment_id)
-    services.publisher.publish(
-        DEPLOYMENT_STARTED,
-        {
-            **context.detail(candidate),
-            "deployment_id": deployment_id,
-            "task_definition_arn": task_definition_arn,
-            "image": image,
-        },
+    _announce(
+        replace(candidate, task_definition_arn=task_definition_arn, deployment_id=deployment_id), context, services
     )
     logger.info("deployment started", environment=candidate.environment, deployment_id=deployment_id)
     return {"environment": candidate.environment, "status": "started", "deployment_id": deployment_id}
