@@ -338,3 +338,18 @@ def test_immutable_repository_reports_the_conflict_from_moto(aws: None, monkeypa
 
     assert "main" in result["failed"] and "main" in tags_of(older)
     assert [d["tag"] for d in tag_image.details("Promotion Failed")] == ["main", "latest"]
+
+
+def test_same_verdict_for_the_same_digest_promotes_once(aws: None, monkeypatch: pytest.MonkeyPatch) -> None:
+    make_repository()
+    digest = put_build_image()
+    record_push()
+    tag_image = load_function("tag_image", monkeypatch)
+
+    tag_image.invoke(verdict_event(digest))
+    second = verdict_event(digest)
+    second["id"] = "a-second-verdict-event-for-the-same-digest"
+    tag_image.invoke(second)
+
+    assert tag_image.detail_types() == ["Image Promoted"]
+    assert tag_image.calls["ecr:PutImage"] == 3
