@@ -26,8 +26,10 @@ def run_scenario(scenario_path: Path, options: Options, report_path: Path | None
     scenario = load_scenario(scenario_path)
     options.printer.line(f"Scenario {scenario.name}: {scenario.description}".rstrip(": "))
     with Emulator(options) as emulator:
-        ScenarioRunner(emulator, scenario).run()
+        runner = ScenarioRunner(emulator, scenario)
+        runner.run()
         report = build_report(emulator, scenario.name, time.monotonic() - started)
+        report["checks"] = [check.as_dict() for check in runner.check(report)]
         if report_path is not None:
             report_path.parent.mkdir(parents=True, exist_ok=True)
             report_path.write_text(json.dumps(report, indent=2, default=str), encoding="utf-8")
@@ -68,11 +70,11 @@ def main(argv: list[str] | None = None) -> int:
             printer=Printer(enabled=True, events=not arguments.quiet),
         )
     try:
-        run_scenario(scenario, options, report)
+        result = run_scenario(scenario, options, report)
     except (ScenarioError, ConfigError, TemplateError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
-    return 0
+    return 1 if any(not check["passed"] for check in result["checks"]) else 0
 
 
 if __name__ == "__main__":

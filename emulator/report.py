@@ -9,6 +9,8 @@ import json
 from collections import Counter
 from typing import Any
 
+from botocore.exceptions import ClientError
+
 from emulator.core import Emulator
 
 REPORT_FORMAT = 1
@@ -93,6 +95,7 @@ def environments_state(emulator: Emulator, images: dict[str, list[dict[str, Any]
                         "id": item.id,
                         "status": item.status,
                         "task_definition": item.task_definition,
+                        "image": _container_image(ecs, item.task_definition, target.container_name),
                         "caller": item.caller,
                     }
                     for item in emulator.codedeploy.deployments.values()
@@ -119,6 +122,19 @@ def environments_state(emulator: Emulator, images: dict[str, list[dict[str, Any]
                     }
                 )
     return environments
+
+
+def _container_image(ecs: Any, task_definition: str | None, container_name: str) -> str | None:
+    if not task_definition:
+        return None
+    try:
+        definition = ecs.describe_task_definition(taskDefinition=task_definition)["taskDefinition"]
+    except ClientError:
+        return None
+    for container in definition["containerDefinitions"]:
+        if container["name"] == container_name:
+            return str(container.get("image", ""))
+    return None
 
 
 def _drain(emulator: Emulator, queue_url: str) -> list[dict[str, Any]]:
@@ -289,6 +305,13 @@ def print_summary(emulator: Emulator, report: dict[str, Any], report_path: str |
         printer.line(f"    - {text}" + (f"  (x{count})" if count > 1 else ""))
     if state["failed_invocations"]:
         printer.line(f"Failed invocations (dead-letter): {len(state['failed_invocations'])}")
+    if report.get("checks"):
+        failed = [check for check in report["checks"] if not check["passed"]]
+        printer.line(f"Checks: {len(report['checks']) - len(failed)} of {len(report['checks'])} expectations met")
+        for check in report["checks"]:
+            mark = "ok  " if check["passed"] else "FAIL"
+            detail = f"  ({check['detail']})" if check["detail"] and not check["passed"] else ""
+            printer.line(f"  {mark} step {check['step']}: {check['expectation']}{detail}")
     outcomes = Counter(entry["outcome"] for entry in report["timeline"] if entry["kind"] == "delivery")
     printer.line("Deliveries: " + ", ".join(f"{count} {outcome}" for outcome, count in sorted(outcomes.items())))
     printer.line(

@@ -33,6 +33,7 @@ import yaml
 
 from emulator.core import REPO_ROOT, Emulator
 from emulator.ecr import SEVERITIES, Finding, ScanResult
+from emulator.expect import Check, check_step, validate_expect
 
 STEP_KINDS = (
     "commit",
@@ -75,13 +76,18 @@ def load_scenario(path: Path) -> Scenario:
         if not isinstance(step, dict):
             raise ScenarioError(f"steps[{index}]: must be a mapping")
         kinds = [key for key in step if key in STEP_KINDS]
-        unknown = [key for key in step if key not in (*STEP_KINDS, "title", "wait")]
+        unknown = [key for key in step if key not in (*STEP_KINDS, "title", "wait", "expect")]
         if unknown:
             raise ScenarioError(f"steps[{index}].{unknown[0]}: unknown field (steps are: {', '.join(STEP_KINDS)})")
         if len(kinds) != 1:
             raise ScenarioError(f"steps[{index}]: must have exactly one of {', '.join(STEP_KINDS)}")
         if not isinstance(step[kinds[0]], dict):
             raise ScenarioError(f"steps[{index}].{kinds[0]}: must be a mapping")
+        if "expect" in step:
+            try:
+                validate_expect(step["expect"], f"steps[{index}].expect")
+            except ValueError as error:
+                raise ScenarioError(str(error)) from None
     return Scenario(
         name=str(document.get("name") or path.stem),
         description=str(document.get("description") or ""),
@@ -157,6 +163,17 @@ class ScenarioRunner:
             if step.get("wait", True):
                 self.emulator.run_until_idle()
         self.emulator.run_until_idle()
+
+    def check(self, report: dict[str, Any]) -> list[Check]:
+        """Every step's expectations, checked against the run's report."""
+        checks: list[Check] = []
+        for index, step in enumerate(self.scenario.steps, start=1):
+            if "expect" in step:
+                recorded = next(
+                    entry for entry in report["timeline"] if entry["kind"] == "step" and entry["step"] == index
+                )
+                checks.extend(check_step(report, recorded, step["expect"]))
+        return checks
 
     # --- the steps -------------------------------------------------------------------------
 

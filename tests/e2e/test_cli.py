@@ -44,3 +44,19 @@ def test_invalid_scenario_exits_two_naming_the_step(tmp_path: Path) -> None:
 
     assert finished.returncode == 2
     assert "steps[1].push_everything: unknown field" in finished.stderr
+
+
+def test_unmet_expectation_exits_one_and_says_which(tmp_path: Path) -> None:
+    scenario = tmp_path / "expect.yaml"
+    scenario.write_text(
+        "name: expect\nsteps:\n"
+        '  - commit: {branch: main, files: {Dockerfile: "FROM scratch\\n"}}\n'
+        "    expect: {built: true, not_deployed: dev}\n",
+        encoding="utf-8",
+    )
+
+    finished = _emulator("run", str(scenario), "--quiet")
+
+    assert finished.returncode == 1, finished.stdout + finished.stderr
+    assert "ok   step 1: built from main" in finished.stdout
+    assert "FAIL step 1: never deployed to dev" in finished.stdout

@@ -160,3 +160,10 @@ def test_blocked_image_is_announced_on_the_topic(run_demo: RunScenario, template
     subjects = [str(message["subject"]) for message in report["final_state"]["sns_messages"]]
 
     assert [subject for subject in subjects if short_commit in subject and "blocked" in subject.lower()]
+
+
+def test_every_expectation_of_the_demo_is_met(run_demo: RunScenario) -> None:
+    report = run_demo()
+
+    assert report["checks"], "the demo scenario states no expectations"
+    assert [check for check in report["checks"] if not check["passed"]] == []
