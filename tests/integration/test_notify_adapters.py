@@ -91,3 +91,16 @@ def test_the_webhook_secret_is_read_once_and_then_served_from_the_cache(httpserv
 
     assert results == [{"status": "sent"}, {"status": "sent"}]
     assert reads == [arn]
+
+
+def test_a_refusal_names_slacks_error_code_and_never_repeats_any_other_body(httpserver: HTTPServer) -> None:
+    httpserver.expect_ordered_request("/hook", method="POST").respond_with_data("channel_is_archived", status=410)
+    httpserver.expect_ordered_request("/hook", method="POST").respond_with_data(
+        "<html>Forbidden: /hook?token=s3cr3t</html>", status=403
+    )
+    webhook = SlackWebhook(lambda: httpserver.url_for("/hook"))
+
+    with pytest.raises(SlackDeliveryFailed, match=r"^Slack webhook answered 410 channel_is_archived$"):
+        webhook.send({"text": "one"})
+    with pytest.raises(SlackDeliveryFailed, match=r"^Slack webhook answered 403 \(response withheld\)$"):
+        webhook.send({"text": "two"})

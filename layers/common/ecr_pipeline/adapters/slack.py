@@ -46,6 +46,7 @@ _silent.setLevel(logging.CRITICAL + 1)  # slack_sdk checks `level <= DEBUG` befo
 _silent.propagate = False
 _silent.addHandler(logging.NullHandler())
 
+_SLACK_ERROR_CODE = re.compile(r"[a-z_]{1,60}")
 _SECRET_FIELD = re.compile(r'"(SecretString|SecretBinary)"\s*:\s*"(?:[^"\\]|\\.)*"')
 
 
@@ -158,10 +159,13 @@ class SlackWebhook:
             raise SlackDeliveryFailed(f"Slack webhook call failed: {type(error).__name__}") from None
         if response.status_code == 200:
             return {"status": "sent"}
-        code = (response.body or "").strip()[:100]
-        if url in code:
-            code = "(response withheld)"
-        raise SlackDeliveryFailed(f"Slack webhook answered {response.status_code} {code}".rstrip())
+        raise SlackDeliveryFailed(f"Slack webhook answered {response.status_code} {_error_code(response.body)}")
+
+
+def _error_code(body: str | None) -> str:
+    """Slack's error code (`no_service`, `invalid_payload`, ...); any other body is not repeated."""
+    words = (body or "").split()
+    return words[0] if words and _SLACK_ERROR_CODE.fullmatch(words[0]) else "(response withheld)"
 
 
 def _reason(reason: object) -> str:
