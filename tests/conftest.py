@@ -2,7 +2,13 @@
 
 from __future__ import annotations
 
+import os
+
 import pytest
+
+# Set before collection: modules that create the shared Logger/Metrics at import read these.
+os.environ.setdefault("POWERTOOLS_METRICS_NAMESPACE", "EcrPipelineTest")
+os.environ.setdefault("POWERTOOLS_SERVICE_NAME", "ecr-pipeline")
 
 
 @pytest.fixture(autouse=True)
