@@ -184,4 +184,5 @@ def render_slack(message: Message) -> dict[str, Any]:
     if actions:
         blocks.append(actions)
     blocks.append(_context(message))
-    return {"text": fallback_text(message), "blocks": blocks[:BLOCKS]}
+    # No link previews: a CVE page or console URL unfurled under every message is noise.
+    return {"text": fallback_text(message), "blocks": blocks[:BLOCKS], "unfurl_links": False, "unfurl_media": False}
