@@ -51,3 +51,11 @@ def test_a_kind_routes_only_its_own_events() -> None:
     assert channels_for(message_for("build_skipped"), only_skipped, BOTH) == ["sns"]
     assert channels_for(message_for("codebuild_stopped"), only_skipped, BOTH) == ["sns"]
     assert channels_for(message_for("build_started"), only_skipped, BOTH) == []
+
+
+def test_an_empty_notify_mapping_silences_a_repository() -> None:
+    config = pipeline_config()
+    silenced = dataclasses.replace(config.repositories["demo-app"], notify={})
+    config = dataclasses.replace(config, repositories={"demo-app": silenced})
+    message = message_for("codebuild_failed")
+    assert channels_for(message, routes_for(message, config), BOTH) == []

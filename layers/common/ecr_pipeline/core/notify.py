@@ -113,8 +113,9 @@ def channels_for(message: Message, routes: Mapping[str, tuple[str, ...]], availa
 
 
 def routes_for(message: Message, config: PipelineConfig) -> Mapping[str, tuple[str, ...]]:
+    """The repository's routes (`notify: {}` silences it); the default for a repository not in pipeline.yaml."""
     repository = config.repository(message.repository) if message.repository else None
-    return repository.notify if repository and repository.notify else DEFAULT_ROUTES
+    return repository.notify if repository else DEFAULT_ROUTES
 
 
 # --- channels ---------------------------------------------------------------------------
