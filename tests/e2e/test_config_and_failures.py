@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from emulator.core import DEFAULT_CONFIG, DEFAULT_TEMPLATE
-from tests.e2e.conftest import REPO_ROOT, run
+from tests.e2e.conftest import REPO_ROOT, requires, run
 from tests.e2e.helpers import builds_of, deliveries, events, step
 
 pytestmark = pytest.mark.e2e
@@ -71,13 +71,17 @@ def test_failing_handler_is_retried_then_sent_to_the_failure_destination(scenari
     assert [item["detail_type"] for item in failed] == ["CodeCommit Repository State Change"] * 2
 
 
-def test_enhanced_scanning_reports_through_inspector(scenario: Path, tmp_path: Path) -> None:
-    config = tmp_path / "pipeline.yaml"
+@pytest.fixture(scope="module")
+def enhanced_config(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    config = tmp_path_factory.mktemp("enhanced") / "pipeline.yaml"
     config.write_text(
         DEFAULT_CONFIG.read_text(encoding="utf-8").replace("scanning: basic", "scanning: enhanced"), encoding="utf-8"
     )
+    return config
 
-    report = run(scenario, config=config)
+
+def test_enhanced_scanning_reports_through_inspector(scenario: Path, enhanced_config: Path) -> None:
+    report = run(scenario, config=enhanced_config)
     scans = [
         entry["event"]
         for entry in report["timeline"]
@@ -88,3 +92,13 @@ def test_enhanced_scanning_reports_through_inspector(scenario: Path, tmp_path: P
     assert scans[0]["detail"]["repository-name"] == "arn:aws:ecr:us-east-1:123456789012:repository/demo-app"
     assert scans[0]["detail"]["finding-severity-counts"] == {"TOTAL": 0}
     assert [event for event in events(report, "ECR Image Scan")] == []
+
+
+def test_enhanced_scan_results_reach_a_verdict(
+    scenario: Path, enhanced_config: Path, template_functions: set[str]
+) -> None:
+    requires("ScanCheckFunction", template_functions)
+    report = run(scenario, config=enhanced_config)
+    verdicts = [(event["detail"]["verdict"], event["detail"]["scanning"]) for event in events(report, "Scan Verdict")]
+
+    assert verdicts == [("PASSED", "enhanced"), ("PASSED", "enhanced")]
