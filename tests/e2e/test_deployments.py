@@ -1,0 +1,57 @@
+"""Deployments against a deployment group that is busy, or that fails."""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.e2e.conftest import requires, run
+from tests.e2e.helpers import image_of, step
+
+pytestmark = pytest.mark.e2e
+
+SCENARIO = """
+name: busy-then-failing
+steps:
+  - deployment_group_busy: {group: demo-app-dev, times: 2}
+  - commit: {branch: main, message: "First", files: {Dockerfile: "FROM scratch\\n"}}
+  - deployment_group_fails: {group: demo-app-dev}
+  - commit: {branch: main, message: "Second", files: {app.txt: "2\\n"}}
+"""
+
+
+@pytest.fixture(scope="module")
+def report(tmp_path_factory: pytest.TempPathFactory) -> dict:
+    path = tmp_path_factory.mktemp("deployments") / "scenario.yaml"
+    path.write_text(SCENARIO, encoding="utf-8")
+    return run(path)
+
+
+@pytest.fixture
+def dev(report: dict, template_functions: set[str]) -> dict:
+    requires("DeployFunction", template_functions)
+    (environment,) = [item for item in report["final_state"]["environments"] if item["environment"] == "dev"]
+    return environment
+
+
+def test_busy_group_is_retried_until_the_deployment_is_created(report: dict, dev: dict) -> None:
+    image = image_of(report, step(report, 2)["commit"])
+
+    assert image is not None
+    assert dev["deployments_refused"] == 2
+    assert dev["deployments"][0]["status"] == "Succeeded"
+    assert image["digest"] in str(dev["deployments"][0]["image"]) or image["commit"] in str(
+        dev["deployments"][0]["image"]
+    )
+
+
+def test_failed_deployment_leaves_the_environment_on_the_previous_image(report: dict, dev: dict) -> None:
+    assert [item["status"] for item in dev["deployments"]] == ["Succeeded", "Failed"]
+    assert dev["commit"] == step(report, 2)["commit"]
+
+
+def test_failed_deployment_is_announced(report: dict, dev: dict, template_functions: set[str]) -> None:
+    requires("NotifyFunction", template_functions)
+
+    subjects = [str(message["subject"]) for message in report["final_state"]["sns_messages"]]
+
+    assert [subject for subject in subjects if "failed" in subject.lower()]
