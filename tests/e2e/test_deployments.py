@@ -39,9 +39,7 @@ def test_busy_group_is_retried_until_the_deployment_is_created(report: dict, dev
     assert image is not None
     assert dev["deployments_refused"] == 2
     assert dev["deployments"][0]["status"] == "Succeeded"
-    assert image["digest"] in str(dev["deployments"][0]["image"]) or image["commit"] in str(
-        dev["deployments"][0]["image"]
-    )
+    assert str(dev["deployments"][0]["image"]).endswith(f"@{image['digest']}")
 
 
 def test_failed_deployment_leaves_the_environment_on_the_previous_image(report: dict, dev: dict) -> None:
