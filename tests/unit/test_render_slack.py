@@ -123,3 +123,8 @@ def test_a_blocked_verdict_shows_counts_findings_and_why() -> None:
     assert "*Findings* (after the allowlist): CRITICAL 1 · HIGH 2 · MEDIUM 4" in texts
     assert any("<https://nvd.nist.gov/vuln/detail/CVE-2024-45337|CVE-2024-45337>" in text for text in texts)
     assert any(text.startswith("*Why it is blocked*\n• 1 CRITICAL") for text in texts)
+
+
+def test_a_branch_name_cannot_mention_the_channel_from_the_notification_preview() -> None:
+    message = dataclasses.replace(message_for("build_started"), ref="<!channel>")
+    assert render_slack(message)["text"] == "Build started: demo-app &lt;!channel&gt; a3b2c1d"

@@ -162,8 +162,9 @@ def _context(message: Message) -> dict[str, Any]:
 
 
 def fallback_text(message: Message) -> str:
-    """The notification preview (and what screen readers say)."""
-    return fit(f"{message.headline}: {message.subject}" if message.subject else message.headline, FALLBACK_TEXT)
+    """The notification preview (and what screen readers say); mrkdwn, so escaped like every event text."""
+    text = f"{message.headline}: {message.subject}" if message.subject else message.headline
+    return fit(text, FALLBACK_TEXT, escape=escape)
 
 
 def render_slack(message: Message) -> dict[str, Any]:
