@@ -101,6 +101,8 @@ class Front:
         self.local_services: dict[str, LocalService] = {}
         self.guards: list[Guard] = []
         self.observers: list[Observer] = []
+        # Faults of the emulator itself (not of the caller), reported with the run.
+        self.faults: list[str] = []
         self._connections = threading.local()
         front = self
 
@@ -174,7 +176,13 @@ class Front:
                 status, headers, answer = 200, {"Content-Type": "application/x-amz-json-1.1"}, self._local(local, call)
             else:
                 status, headers, answer = self._forward(request, path, body)
-        except ApiError as error:
+        except Exception as unexpected:
+            # An emulator fault answers as AWS's own would (500), so the caller fails visibly, not hangs.
+            error = (
+                unexpected if isinstance(unexpected, ApiError) else ApiError("InternalFailure", repr(unexpected), 500)
+            )
+            if not isinstance(unexpected, ApiError):
+                self.faults.append(f"{call.service}.{call.operation}: {unexpected!r}")
             status = error.status
             headers = {"Content-Type": "application/x-amz-json-1.1", "x-amzn-ErrorType": error.code}
             answer = json.dumps({"__type": error.code, "message": error.message}).encode()
@@ -190,7 +198,10 @@ class Front:
             except ValueError:
                 call.response = {}
         for observer in self.observers:
-            observer(call)
+            try:
+                observer(call)
+            except Exception as unexpected:  # the call itself succeeded; the fault is the emulator's
+                self.faults.append(f"observing {call.service}.{call.operation}: {unexpected!r}")
         request.send_response(status)
         for name, value in headers.items():
             if name.lower() not in _HOP_BY_HOP:

@@ -254,6 +254,7 @@ def build_report(emulator: Emulator, scenario: str, wall_seconds: float) -> dict
         },
         "outcomes": dict(Counter(f"{entry['function']}:{entry['outcome']}" for entry in deliveries)),
         "timeline": emulator.timeline,
+        "emulator_faults": list(emulator.front.faults) if emulator.front is not None else [],
         "final_state": final_state(emulator),
     }
 
@@ -305,6 +306,8 @@ def print_summary(emulator: Emulator, report: dict[str, Any], report_path: str |
         printer.line(f"    - {text}" + (f"  (x{count})" if count > 1 else ""))
     if state["failed_invocations"]:
         printer.line(f"Failed invocations (dead-letter): {len(state['failed_invocations'])}")
+    if report.get("emulator_faults"):
+        printer.line(f"Emulator faults: {len(report['emulator_faults'])} (see the report's emulator_faults)")
     if report.get("checks"):
         failed = [check for check in report["checks"] if not check["passed"]]
         printer.line(f"Checks: {len(report['checks']) - len(failed)} of {len(report['checks'])} expectations met")

@@ -100,6 +100,7 @@ def test_no_delivery_fails(run_demo: RunScenario) -> None:
 
     assert failed == []
     assert report["final_state"]["failed_invocations"] == []
+    assert report["emulator_faults"] == []
 
 
 def test_passed_main_image_gets_promotion_tags(run_demo: RunScenario, template_functions: set[str]) -> None:
