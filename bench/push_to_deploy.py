@@ -78,8 +78,15 @@ def measure(report: dict[str, Any], intervals: list[tuple[str, float, float]]) -
             for kind, start, end in intervals
             if kind == "build" and end > pushed and start < deployed
         )
+        invocations = [
+            entry
+            for entry in report["timeline"]
+            if entry["kind"] == "delivery" and pushed <= entry["at_seconds"] < deployed
+        ]
         results.append(
             {
+                "invocations": len(invocations),
+                "aws_calls": sum(len(entry["writes"]) + entry["reads"] for entry in invocations),
                 "total_ms": (deployed - pushed) * 1000,
                 "build_ms": build_seconds * 1000,
                 "pipeline_ms": (deployed - pushed - build_seconds) * 1000,
@@ -114,6 +121,12 @@ def main(argv: list[str] | None = None) -> int:
         f"min {min(pipeline):.0f} ms, max {max(pipeline):.0f} ms"
     )
     print(f"  emulated build time taken out: median {statistics.median(builds):.0f} ms")
+    invocations = statistics.median(item["invocations"] for item in results)
+    calls = statistics.median(item["aws_calls"] for item in results)
+    print(
+        f"  on the way: median {invocations:.0f} function invocations and {calls:.0f} AWS calls, "
+        f"{statistics.median(pipeline) / max(calls, 1):.1f} ms per AWS call"
+    )
     timing = report["timing"]
     print(f"  emulator set-up: {timing['setup_seconds']:.1f} s, whole run {timing['wall_seconds']:.1f} s")
     return 0
