@@ -49,7 +49,12 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--duplicate", action="store_true", help="deliver every event twice")
     run.add_argument("--shuffle", type=int, metavar="SEED", help="deliver pending work in a seeded random order")
     run.add_argument("--report", type=Path, help="write the JSON report here")
-    run.add_argument("--quiet", action="store_true", help="print only the summary")
+    run.add_argument("--quiet", action="store_true", help="print deliveries, not every event")
+    run.add_argument(
+        "--work-dir",
+        type=Path,
+        help="keep the git repositories and the functions' logs here (default: a temporary directory)",
+    )
     demo = commands.add_parser("demo", help="run the built-in demo scenario")
     demo.add_argument("--report", type=Path, default=DEMO_REPORT)
     return parser
@@ -62,11 +67,15 @@ def main(argv: list[str] | None = None) -> int:
         options = Options(printer=Printer(events=False))
     else:
         scenario, report = arguments.scenario, arguments.report
+        if arguments.work_dir is not None and arguments.work_dir.exists() and any(arguments.work_dir.iterdir()):
+            print(f"error: --work-dir {arguments.work_dir} must be empty or not exist yet", file=sys.stderr)
+            return 2
         options = Options(
             template=arguments.template,
             config=arguments.config,
             duplicate=arguments.duplicate,
             shuffle_seed=arguments.shuffle,
+            work_dir=arguments.work_dir,
             printer=Printer(enabled=True, events=not arguments.quiet),
         )
     try:
