@@ -35,6 +35,7 @@ from emulator.codecommit import CodeCommitApi, GitRepository, RefUpdate
 from emulator.codedeploy import CodeDeployStates
 from emulator.ecr import EcrEvents
 from emulator.front import ApiCall, Front
+from emulator.iam import action_of, call_resource, is_allowed, policy_statements
 from emulator.lambdas import FunctionPool, InvocationResult
 from emulator.outcome import classify
 from emulator.output import Printer
@@ -148,6 +149,8 @@ class Emulator:
         self.setup_seconds = 0.0
         # (kind, start, end) of every emulated task run: the bench subtracts emulated build time.
         self.task_intervals: list[tuple[str, float, float]] = []
+        self.permission_gaps: list[dict[str, Any]] = []
+        self.unchecked_policies: set[str] = set()
         self._session = boto3.session.Session()
         self._clients: dict[tuple[str, str], Any] = {}
 
@@ -620,6 +623,7 @@ class Emulator:
         self, delivery: Delivery, result: InvocationResult, running: Running, repeat: bool, started: float
     ) -> dict[str, Any]:
         idempotency_table = self._idempotency_table(delivery.function)
+        denied = self._permission_gaps(delivery.function, running.calls)
         outcome, reason = classify(
             result, running.calls, running.emitted, idempotency_table, repeat, slack_messages=len(running.slack)
         )
@@ -649,6 +653,7 @@ class Emulator:
                 if call.is_write
             ],
             "reads": len([call for call in running.calls if not call.is_write]),
+            "denied": denied,
             "slack": [
                 {"accepted": message.accepted, "error": message.error, "text": message.payload.get("text")}
                 for message in running.slack
@@ -658,6 +663,28 @@ class Emulator:
                 for event in running.emitted
             ],
         }
+
+    def _permission_gaps(self, function: str, calls: list[ApiCall]) -> list[dict[str, Any]]:
+        """The function's calls its template policies do not allow (IAM as AWS would apply it)."""
+        assert self.template is not None
+        spec = self.template.functions.get(function)
+        if spec is None:
+            return []
+        statements, complete = policy_statements(spec.policies)
+        if not complete:
+            self.unchecked_policies.add(function)
+            return []
+        gaps = []
+        for call in calls:
+            if call.caller != function:
+                continue
+            action, resource = action_of(call), call_resource(call)
+            if not is_allowed(statements, action, resource):
+                gap = {"function": function, "action": action, "resource": resource}
+                gaps.append(gap)
+                if gap not in self.permission_gaps:
+                    self.permission_gaps.append(gap)
+        return gaps
 
     def _idempotency_table(self, function: str) -> str:
         assert self.template is not None

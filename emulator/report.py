@@ -255,6 +255,8 @@ def build_report(emulator: Emulator, scenario: str, wall_seconds: float) -> dict
         "outcomes": dict(Counter(f"{entry['function']}:{entry['outcome']}" for entry in deliveries)),
         "timeline": emulator.timeline,
         "emulator_faults": list(emulator.front.faults) if emulator.front is not None else [],
+        "permission_gaps": emulator.permission_gaps,
+        "permissions_unchecked": sorted(emulator.unchecked_policies),
         "final_state": final_state(emulator),
     }
 
@@ -306,6 +308,10 @@ def print_summary(emulator: Emulator, report: dict[str, Any], report_path: str |
         printer.line(f"    - {text}" + (f"  (x{count})" if count > 1 else ""))
     if state["failed_invocations"]:
         printer.line(f"Failed invocations (dead-letter): {len(state['failed_invocations'])}")
+    if report.get("permission_gaps"):
+        printer.line(f"IAM: {len(report['permission_gaps'])} call(s) the template's policies do not allow")
+        for gap in report["permission_gaps"]:
+            printer.line(f"  {gap['function']}: {gap['action']} on {gap['resource'] or '(any resource)'}")
     if report.get("emulator_faults"):
         printer.line(f"Emulator faults: {len(report['emulator_faults'])} (see the report's emulator_faults)")
     if report.get("checks"):

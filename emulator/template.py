@@ -333,6 +333,7 @@ class FunctionSpec:
     rules: tuple[EventRule, ...] = ()
     queues: tuple[QueueSource, ...] = ()
     ignored_sources: tuple[str, ...] = field(default=())
+    policies: Any = None  # the resolved `Policies`: the permissions the function's role gets
 
 
 @dataclass
@@ -455,6 +456,7 @@ def _function_spec(template_dir: Path, document: dict[str, Any], resolver: Resol
         rules=tuple(rules),
         queues=tuple(queues),
         ignored_sources=tuple(ignored),
+        policies=resolver.resolve(properties.get("Policies")),
     )
 
 
