@@ -43,12 +43,12 @@ def _parser() -> argparse.ArgumentParser:
     )
     commands = parser.add_subparsers(dest="command", required=True)
     run = commands.add_parser("run", help="run a scenario file")
-    run.add_argument("scenario", type=Path)
+    run.add_argument("scenario", type=Path, help="the scenario YAML file (docs/emulator.md describes its steps)")
     run.add_argument("--config", type=Path, default=DEFAULT_CONFIG, help="pipeline.yaml to run with")
     run.add_argument("--template", type=Path, default=DEFAULT_TEMPLATE, help="template.yaml to read the wiring from")
     run.add_argument("--duplicate", action="store_true", help="deliver every event twice")
     run.add_argument("--shuffle", type=int, metavar="SEED", help="deliver pending work in a seeded random order")
-    run.add_argument("--report", type=Path, help="write the JSON report here")
+    run.add_argument("--report", type=Path, metavar="PATH", help="write the JSON report here")
     run.add_argument("--quiet", action="store_true", help="print deliveries, not every event")
     run.add_argument(
         "--work-dir",

@@ -456,7 +456,7 @@ class Emulator:
         event_id: str | None = None,
         when: str | None = None,
     ) -> dict[str, Any]:
-        """An event on the default bus, routed at once by the template's rules."""
+        """An event on the default bus (AWS's own, emulated), routed at once by the template's rules."""
         event = {
             "version": "0",
             "id": event_id or str(uuid.uuid4()),
@@ -472,6 +472,8 @@ class Emulator:
         return event
 
     def route(self, event: dict[str, Any], bus: str = "default") -> list[str]:
+        """Emulated EventBridge delivery (moto cannot invoke a Lambda target): every rule of the
+        template whose pattern matches (moto's EventPattern) gets a pending delivery."""
         with self.lock:
             matched = [rule for rule, pattern in self.rules if rule.bus == bus and pattern.matches_event(event)]  # type: ignore[arg-type]
             origin = self._running
@@ -529,7 +531,7 @@ class Emulator:
                 self._running.calls.append(call)
 
     def _put_events(self, call: ApiCall) -> None:
-        """PutEvents from a function: each accepted entry becomes an event on its bus."""
+        """PutEvents from a function (stored by moto): each accepted entry becomes an event on its bus."""
         if call.service != "events" or call.operation != "PutEvents" or not call.succeeded:
             return
         answers = call.response.get("Entries") or []
@@ -692,7 +694,7 @@ class Emulator:
         return spec.environment.get("IDEMPOTENCY_TABLE", "") if spec else ""
 
     def _after_failure(self, delivery: Delivery, result: InvocationResult) -> None:
-        """Lambda's asynchronous retries, then the on-failure destination (or the queue's redrive)."""
+        """Emulated Lambda asynchronous retries, then the on-failure destination (or the queue's redrive)."""
         assert self.template is not None
         if delivery.queue_receipts:
             return  # the messages become visible again and are received anew, as with SQS
