@@ -44,8 +44,10 @@ def _parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", required=True)
     run = commands.add_parser("run", help="run a scenario file")
     run.add_argument("scenario", type=Path, help="the scenario YAML file (docs/emulator.md describes its steps)")
-    run.add_argument("--config", type=Path, default=DEFAULT_CONFIG, help="pipeline.yaml to run with")
-    run.add_argument("--template", type=Path, default=DEFAULT_TEMPLATE, help="template.yaml to read the wiring from")
+    run.add_argument(
+        "--config", type=Path, metavar="PIPELINE_YAML", default=DEFAULT_CONFIG, help="pipeline.yaml to use"
+    )
+    run.add_argument("--template", type=Path, metavar="TEMPLATE_YAML", default=DEFAULT_TEMPLATE, help="the wiring")
     run.add_argument("--duplicate", action="store_true", help="deliver every event twice")
     run.add_argument("--shuffle", type=int, metavar="SEED", help="deliver pending work in a seeded random order")
     run.add_argument("--report", type=Path, metavar="PATH", help="write the JSON report here")
@@ -53,10 +55,11 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument(
         "--work-dir",
         type=Path,
+        metavar="PATH",
         help="keep the git repositories and the functions' logs here (default: a temporary directory)",
     )
     demo = commands.add_parser("demo", help="run the built-in demo scenario")
-    demo.add_argument("--report", type=Path, default=DEMO_REPORT)
+    demo.add_argument("--report", type=Path, metavar="PATH", default=DEMO_REPORT, help=f"default: {DEMO_REPORT}")
     return parser
 
 
