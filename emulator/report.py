@@ -326,5 +326,7 @@ def print_summary(emulator: Emulator, report: dict[str, Any], report_path: str |
     printer.line(
         f"Wall time {report['timing']['wall_seconds']:.1f} s (set-up {report['timing']['setup_seconds']:.1f} s)"
     )
+    if emulator.options.work_dir is not None:
+        printer.line(f"Git repositories and function logs kept in {emulator.options.work_dir}")
     if report_path:
         printer.line(f"Report written to {report_path}")
