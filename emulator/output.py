@@ -12,6 +12,17 @@ def _short(function: str) -> str:
     return function.removesuffix("Function")
 
 
+# Console names for AWS's long detail-types (the report keeps the real ones).
+_SHORT_TYPES = {
+    "CodeCommit Repository State Change": "CodeCommit push",
+    "CodeBuild Build State Change": "CodeBuild build",
+    "CodeDeploy Deployment State-change Notification": "CodeDeploy deployment",
+    "ECR Image Action": "ECR image",
+    "ECR Image Scan": "ECR scan",
+    "Inspector2 Scan": "Inspector scan",
+}
+
+
 def _event_label(event: dict[str, Any]) -> str:
     detail = event.get("detail") or {}
     hints = [
@@ -26,7 +37,8 @@ def _event_label(event: dict[str, Any]) -> str:
     hint = next((str(item) for item in hints if item), "")
     if len(hint) == 40 and all(character in "0123456789abcdef" for character in hint):
         hint = hint[:8]  # a commit id
-    return f"{event.get('detail-type')}" + (f" [{hint[:40]}]" if hint else "")
+    detail_type = str(event.get("detail-type"))
+    return _SHORT_TYPES.get(detail_type, detail_type) + (f" [{hint[:40]}]" if hint else "")
 
 
 class Printer:
@@ -85,7 +97,7 @@ class Printer:
         if entry["outcome"] == "acted" and reason:
             detail = f"{said} ({reason})" if said else reason
         self.line(
-            f"  {mark} {_short(str(entry['function'])):<10} <- {received:<48} {entry['outcome']}: {detail}{flags}"
+            f"  {mark} {_short(str(entry['function'])):<10} <- {received:<36} {entry['outcome']}: {detail}{flags}"
         )
 
     def task(self, text: str) -> None:
