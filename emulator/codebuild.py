@@ -288,6 +288,14 @@ class CodeBuildService:
         if dockerfile is None:
             self._finish(build, "FAILED", f"docker build: {dockerfile_path} not found in {build.resolved_commit[:12]}")
             return
+        instructions = [
+            line.strip().split(None, 1)[0].upper()
+            for line in dockerfile.decode(errors="replace").splitlines()
+            if line.strip() and not line.strip().startswith("#")
+        ]
+        if "FROM" not in instructions:
+            self._finish(build, "FAILED", f"docker build: {dockerfile_path} has no FROM instruction")
+            return
         injected = self.fail_commits.pop(build.resolved_commit, None)
         if injected is None and self.fail_next:
             injected = self.fail_next.pop(0)

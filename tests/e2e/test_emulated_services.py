@@ -228,3 +228,17 @@ def test_slack_refuses_more_than_ten_section_fields() -> None:
     assert block_kit_problems({"text": "x", "blocks": [{"type": "section", "fields": fields}]}) == [
         "invalid_blocks: blocks[0] has 11 fields (max 10)"
     ]
+
+
+def test_build_of_a_dockerfile_without_from_fails(emulator: Emulator) -> None:
+    repository = emulator.git_repositories["demo-app"]
+    commit, _ = repository.commit_and_push(
+        "broken", {"Dockerfile": "RUN make\n"}, [], "No base image", ("Ada", "ada@example.com"), "1767600120 +0000"
+    )
+    build = _start(emulator, commit, "token-4")
+    emulator.run_until_idle()
+
+    done = client(emulator, "codebuild").batch_get_builds(ids=[build["id"]])["builds"][0]
+
+    assert done["buildStatus"] == "FAILED"
+    assert done["phases"][-1]["contexts"][0]["message"] == "docker build: Dockerfile has no FROM instruction"
