@@ -242,3 +242,11 @@ def test_build_of_a_dockerfile_without_from_fails(emulator: Emulator) -> None:
 
     assert done["buildStatus"] == "FAILED"
     assert done["phases"][-1]["contexts"][0]["message"] == "docker build: Dockerfile has no FROM instruction"
+
+
+def test_get_repository_describes_the_git_repository(emulator: Emulator, commits: dict[str, str]) -> None:
+    metadata = client(emulator, "codecommit").get_repository(repositoryName="demo-app")["repositoryMetadata"]
+
+    assert metadata["defaultBranch"] == "main"
+    assert metadata["cloneUrlHttp"] == "https://git-codecommit.us-east-1.amazonaws.com/v1/repos/demo-app"
+    assert metadata["Arn"] == "arn:aws:codecommit:us-east-1:123456789012:demo-app"
