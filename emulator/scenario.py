@@ -185,6 +185,9 @@ class ScenarioRunner:
             for path, value in (raw.get("files") or {}).items()
         }
         deletions = [str(path) for path in raw.get("delete") or []]
+        for path in [*files, *deletions]:
+            if Path(path).is_absolute() or ".." in Path(path).parts:
+                raise ScenarioError(f"{where}: {path!r} must be a path inside the repository")
         author_text = str(raw.get("author") or "Dana Developer <dana@example.com>")
         name, _, email = author_text.partition("<")
         moment = _COMMIT_EPOCH + timedelta(minutes=index)
