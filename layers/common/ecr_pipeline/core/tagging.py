@@ -9,8 +9,6 @@ from __future__ import annotations
 
 import re
 
-import semver
-
 from ecr_pipeline.adapters.ledger import PushRecord
 from ecr_pipeline.config import PipelineConfig, PromoteRules
 from ecr_pipeline.core.naming import MAX_TAG_LENGTH, tag_part
@@ -52,6 +50,9 @@ def ignore_reason(action: ImageAction, config: PipelineConfig) -> str | None:
 
 def semver_tags(git_tag: str) -> list[str] | None:
     """`v1.2.3` -> [1.2.3, 1.2, 1]; `v1.2.3-rc.1` -> [1.2.3-rc.1]; None when not a semantic version."""
+    # Imported here: only git-tag pushes need it, and it costs milliseconds at every cold start.
+    import semver
+
     text = git_tag[1:] if git_tag[:1] in ("v", "V") else git_tag
     try:
         version = semver.Version.parse(text)
