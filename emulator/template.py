@@ -456,8 +456,21 @@ def _function_spec(template_dir: Path, document: dict[str, Any], resolver: Resol
         rules=tuple(rules),
         queues=tuple(queues),
         ignored_sources=tuple(ignored),
-        policies=resolver.resolve(properties.get("Policies")),
+        policies=resolver.resolve(_role_policies(document, properties)),
     )
+
+
+def _role_policies(document: dict[str, Any], properties: dict[str, Any]) -> Any:
+    """What the function's role allows: its `Policies`, or those of the explicit role it names."""
+    role = properties.get("Role")
+    role_id = (role.get("Fn::GetAtt") or [None])[0] if isinstance(role, dict) else None
+    resource = document["Resources"].get(role_id) if role_id else None
+    if not isinstance(resource, dict) or resource.get("Type") != "AWS::IAM::Role":
+        return properties.get("Policies")
+    role_properties = resource.get("Properties") or {}
+    documents: list[Any] = [policy.get("PolicyDocument") for policy in role_properties.get("Policies") or []]
+    # Managed policies are not evaluated here: listing them marks the policy set incomplete.
+    return documents + list(role_properties.get("ManagedPolicyArns") or [])
 
 
 def _standalone_rules(

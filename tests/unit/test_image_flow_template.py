@@ -21,8 +21,9 @@ def as_list(value: Any) -> list[Any]:
 
 
 def statements(function: str) -> Iterator[dict[str, Any]]:
-    for policy in RESOURCES[function]["Properties"]["Policies"]:
-        yield from policy["Statement"]
+    role = RESOURCES[function]["Properties"]["Role"]["Fn::GetAtt"][0]
+    for policy in RESOURCES[role]["Properties"]["Policies"]:
+        yield from policy["PolicyDocument"]["Statement"]
 
 
 def actions(function: str) -> set[str]:
@@ -57,8 +58,14 @@ def test_only_deploy_registers_task_definitions_and_creates_deployments() -> Non
 
 def test_scan_check_writes_nothing_but_its_verdict() -> None:
     writes = {a for a in actions("ScanCheckFunction") if a.split(":")[1].startswith(("Put", "Update", "Delete"))}
-    # Its verdict event, and the idempotency records.
-    assert writes == {"events:PutEvents", "dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:DeleteItem"}
+    # Its verdict event, and the idempotency records, its own log lines.
+    assert writes == {
+        "events:PutEvents",
+        "dynamodb:PutItem",
+        "dynamodb:UpdateItem",
+        "dynamodb:DeleteItem",
+        "logs:PutLogEvents",
+    }
     (idempotency,) = [s for s in statements("ScanCheckFunction") if "dynamodb:PutItem" in s["Action"]]
     assert idempotency["Resource"] == {"Fn::GetAtt": ["IdempotencyTable", "Arn"]}
     ledger = [s for s in statements("ScanCheckFunction") if s["Sid"] == "ReadTheLedger"]

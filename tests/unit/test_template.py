@@ -26,22 +26,21 @@ ACTIONS_WITHOUT_RESOURCE_LEVEL = {
     "ecs:RegisterTaskDefinition",
     "ecs:DescribeTaskDefinition",
     "inspector2:ListFindings",
-    "codedeploy:GetDeploymentConfig",
 }
 
 
 def policy_statements() -> Iterator[tuple[str, dict[str, Any]]]:
     for name, resource in RESOURCES.items():
-        properties = resource.get("Properties", {})
-        if resource["Type"] == "AWS::Serverless::Function":
-            for policy in properties.get("Policies", []):
-                if isinstance(policy, dict) and "Statement" in policy:
-                    for statement in policy["Statement"]:
-                        yield name, statement
         if resource["Type"] == "AWS::IAM::Role":
-            for policy in properties.get("Policies", []):
+            for policy in resource["Properties"].get("Policies", []):
                 for statement in policy["PolicyDocument"]["Statement"]:
                     yield name, statement
+
+
+def role_of(function: str) -> dict[str, Any]:
+    role = RESOURCES[function]["Properties"]["Role"]
+    resource: dict[str, Any] = RESOURCES[role["Fn::GetAtt"][0]]
+    return resource
 
 
 def as_list(value: Any) -> list[Any]:
@@ -65,11 +64,26 @@ def test_star_resource_only_for_actions_without_resource_level_permissions() -> 
             assert not extra, f"{name} grants {sorted(extra)} on every resource"
 
 
-def test_functions_use_only_template_policies_they_declare() -> None:
-    # SAM policy templates and managed policies would hide what a function may do.
-    for name, function in functions().items():
-        for policy in function["Properties"].get("Policies", []):
-            assert isinstance(policy, dict) and "Statement" in policy, f"{name} uses an opaque policy {policy!r}"
+@pytest.mark.parametrize("name", sorted(functions()))
+def test_every_function_has_its_own_role_so_sam_attaches_no_managed_policy(name: str) -> None:
+    # Without `Role`, SAM would add AWSLambdaBasicExecutionRole (logs on "*") and, for an SQS
+    # event source, AWSLambdaSQSQueueExecutionRole (sqs on "*").
+    properties = functions()[name]["Properties"]
+    assert "Policies" not in properties
+    role = role_of(name)["Properties"]
+    assert "ManagedPolicyArns" not in role
+    assert role["AssumeRolePolicyDocument"]["Statement"][0]["Principal"] == {"Service": "lambda.amazonaws.com"}
+    other_functions = [f for f in functions() if f != name]
+    assert all(functions()[f]["Properties"]["Role"] != properties["Role"] for f in other_functions)
+
+
+@pytest.mark.parametrize("name", sorted(functions()))
+def test_every_function_logs_only_to_its_own_log_group(name: str) -> None:
+    log_group = functions()[name]["Properties"]["LoggingConfig"]["LogGroup"]["Ref"]
+    assert RESOURCES[log_group]["Properties"]["RetentionInDays"] > 0
+    statements = [s for p in role_of(name)["Properties"]["Policies"] for s in p["PolicyDocument"]["Statement"]]
+    log_resources = [s["Resource"] for s in statements if any(a.startswith("logs:") for a in as_list(s["Action"]))]
+    assert log_resources == [{"Fn::GetAtt": [log_group, "Arn"]}]
 
 
 def test_ecr_repositories_in_template_are_those_in_pipeline_yaml() -> None:
