@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
-
 import pytest
 
 from ecr_pipeline.core.notify import parse_notification, to_message
@@ -132,7 +130,7 @@ def test_a_codedeploy_event_names_the_push_the_environment_record_says_it_deploy
 def test_a_codedeploy_event_names_no_push_once_the_environment_record_moved_to_another_deployment() -> None:
     ledger = ledger_for("codedeploy_success")
     dev = ledger.environments[("demo-app", "dev")]
-    ledger.environments[("demo-app", "dev")] = dataclasses.replace(dev, deployment_id="d-NEWER0001")
+    ledger.environments[("demo-app", "dev")] = dev._replace(deployment_id="d-NEWER0001")
     message = message_for("codedeploy_success", ledger)
     assert (message.environment, message.commit, message.image) == ("dev", "", "")
 

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
-
 from ecr_pipeline.core.notify import DEFAULT_ROUTES, channels_for, routes_for
 from tests.notify_fakes import message_for, pipeline_config
 
@@ -41,7 +39,7 @@ def test_slack_routes_are_ignored_when_no_webhook_is_configured() -> None:
 
 
 def test_a_repository_missing_from_pipeline_yaml_goes_to_the_topic_only() -> None:
-    message = dataclasses.replace(message_for("build_started"), repository="not-configured")
+    message = message_for("build_started")._replace(repository="not-configured")
     assert routes_for(message, pipeline_config()) == DEFAULT_ROUTES
     assert channels_for(message, DEFAULT_ROUTES, BOTH) == ["sns"]
 
@@ -55,7 +53,7 @@ def test_a_kind_routes_only_its_own_events() -> None:
 
 def test_an_empty_notify_mapping_silences_a_repository() -> None:
     config = pipeline_config()
-    silenced = dataclasses.replace(config.repositories["demo-app"], notify={})
-    config = dataclasses.replace(config, repositories={"demo-app": silenced})
+    silenced = config.repositories["demo-app"]._replace(notify={})
+    config = config._replace(repositories={"demo-app": silenced})
     message = message_for("codebuild_failed")
     assert channels_for(message, routes_for(message, config), BOTH) == []

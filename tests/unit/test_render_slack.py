@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 from typing import Any
 
 from hypothesis import given, settings
@@ -29,8 +28,7 @@ URL = st.one_of(
 @st.composite
 def messages(draw: st.DrawFn) -> Message:
     base = message_for("notify_scan_verdict_blocked")
-    return dataclasses.replace(
-        base,
+    return base._replace(
         repository=draw(TEXT),
         ref=draw(TEXT),
         author=draw(TEXT),
@@ -88,7 +86,7 @@ def test_a_10000_character_commit_message_is_cut_with_a_marker() -> None:
 
 
 def test_korean_and_emoji_in_a_header_are_cut_on_a_character_boundary() -> None:
-    message = dataclasses.replace(message_for("build_started"), ecr_repository="배포 준비 완료 👨‍👩‍👧‍👦 " * 20)
+    message = message_for("build_started")._replace(ecr_repository="배포 준비 완료 👨‍👩‍👧‍👦 " * 20)
     header = render_slack(message)["blocks"][0]["text"]["text"]
     assert units(header) <= 150
     assert header.endswith(MARKER)
@@ -105,7 +103,7 @@ def test_a_commit_message_cannot_mention_the_channel() -> None:
 
 def test_a_finding_url_that_would_break_the_link_is_shown_as_text() -> None:
     finding = Finding(id="CVE-2024-0001", severity="HIGH", url="https://x.example/a|b>c")
-    message = dataclasses.replace(message_for("notify_scan_verdict_blocked"), findings=(finding,))
+    message = message_for("notify_scan_verdict_blocked")._replace(findings=(finding,))
     texts = texts_of(render_slack(message)["blocks"], "section")
     assert any("• CVE-2024-0001 · HIGH" in text for text in texts)
     assert not any("x.example" in text for text in texts)
@@ -113,7 +111,7 @@ def test_a_finding_url_that_would_break_the_link_is_shown_as_text() -> None:
 
 def test_a_link_longer_than_slack_accepts_is_left_out_of_the_buttons() -> None:
     long_link = Link("Too long", "https://example.com/" + "a" * 3000)
-    message = dataclasses.replace(message_for("deployment_started"), links=(long_link, Link("Fine", "https://e.com")))
+    message = message_for("deployment_started")._replace(links=(long_link, Link("Fine", "https://e.com")))
     actions = [block for block in render_slack(message)["blocks"] if block["type"] == "actions"]
     assert [button["text"]["text"] for button in actions[0]["elements"]] == ["Fine"]
 
@@ -126,5 +124,5 @@ def test_a_blocked_verdict_shows_counts_findings_and_why() -> None:
 
 
 def test_a_branch_name_cannot_mention_the_channel_from_the_notification_preview() -> None:
-    message = dataclasses.replace(message_for("build_started"), ref="<!channel>")
+    message = message_for("build_started")._replace(ref="<!channel>")
     assert render_slack(message)["text"] == "Build started: demo-app &lt;!channel&gt; a3b2c1d"

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 import json
 
 from hypothesis import given, settings
@@ -25,8 +24,7 @@ TEXT = st.one_of(st.text(max_size=40), LONG)
 
 @st.composite
 def messages(draw: st.DrawFn) -> Message:
-    return dataclasses.replace(
-        message_for("notify_scan_verdict_blocked"),
+    return message_for("notify_scan_verdict_blocked")._replace(
         headline=draw(TEXT),
         repository=draw(TEXT),
         ref=draw(TEXT),
@@ -70,7 +68,7 @@ def test_the_chatbot_notification_keeps_its_fields_short(message: Message) -> No
 
 
 def test_a_korean_headline_folds_to_an_ascii_subject_that_still_names_the_push() -> None:
-    message = dataclasses.replace(message_for("codebuild_failed"), headline="빌드 실패 Build failed")
+    message = message_for("codebuild_failed")._replace(headline="빌드 실패 Build failed")
     assert email_subject(message) == "Build failed: demo-app main a3b2c1d"
 
 

@@ -9,9 +9,10 @@ from __future__ import annotations
 import datetime as dt
 import json
 import re
-from dataclasses import dataclass, field
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+from types import MappingProxyType
+from typing import Any, NamedTuple
 
 SEVERITIES = ("CRITICAL", "HIGH", "MEDIUM", "LOW", "INFORMATIONAL", "UNDEFINED")
 NOTIFY_KINDS = ("all", "build", "skipped", "verdict", "blocked", "promoted", "deployment", "failures")
@@ -30,8 +31,7 @@ class ConfigError(ValueError):
         self.problem = problem
 
 
-@dataclass(frozen=True)
-class AllowlistEntry:
+class AllowlistEntry(NamedTuple):
     cve: str
     expires: dt.date
     reason: str
@@ -40,25 +40,22 @@ class AllowlistEntry:
         return day <= self.expires
 
 
-@dataclass(frozen=True)
-class ScanPolicy:
+class ScanPolicy(NamedTuple):
     gate: bool = True
     scanning: str = "basic"
     # Maximum count per severity; a severity not named here is unlimited.
-    max_findings: dict[str, int] = field(default_factory=dict)
+    max_findings: Mapping[str, int] = MappingProxyType({})
     allowlist: tuple[AllowlistEntry, ...] = ()
 
 
-@dataclass(frozen=True)
-class PromoteRules:
+class PromoteRules(NamedTuple):
     branch: bool = True
     branch_sha: bool = True
     latest: bool = True
     semver: bool = True
 
 
-@dataclass(frozen=True)
-class DeployTarget:
+class DeployTarget(NamedTuple):
     ref: str
     environment: str
     cluster: str
@@ -69,8 +66,7 @@ class DeployTarget:
     deployment_group: str
 
 
-@dataclass(frozen=True)
-class ImageConfig:
+class ImageConfig(NamedTuple):
     ecr_repository: str
     codecommit_repository: str
     dockerfile: str = "Dockerfile"
@@ -83,20 +79,18 @@ class ImageConfig:
     deploy: tuple[DeployTarget, ...] = ()
 
 
-@dataclass(frozen=True)
-class RepositoryConfig:
+class RepositoryConfig(NamedTuple):
     name: str
     default_branch: str = "main"
     branches: tuple[str, ...] = ("**",)
     branches_ignore: tuple[str, ...] = ()
     tags: tuple[str, ...] = ("v*",)
     supersede: bool = True
-    notify: dict[str, tuple[str, ...]] = field(default_factory=lambda: {"sns": ("all",)})
+    notify: Mapping[str, tuple[str, ...]] = MappingProxyType({"sns": ("all",)})
     images: tuple[ImageConfig, ...] = ()
 
 
-@dataclass(frozen=True)
-class PipelineConfig:
+class PipelineConfig(NamedTuple):
     repositories: dict[str, RepositoryConfig]
 
     def repository(self, codecommit_repository: str) -> RepositoryConfig | None:

@@ -7,9 +7,9 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
+from typing import NamedTuple
 
 from ecr_pipeline.config import PipelineConfig, load_config
 
@@ -22,8 +22,7 @@ class SettingsError(ValueError):
     """A required environment variable is missing or empty; the message names it."""
 
 
-@dataclass(frozen=True)
-class Settings:
+class Settings(NamedTuple):
     stage: str
     event_bus_name: str
     event_source: str

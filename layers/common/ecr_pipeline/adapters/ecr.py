@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from typing import Any
+from collections.abc import Mapping
+from types import MappingProxyType
+from typing import Any, NamedTuple
 
 from botocore.exceptions import ClientError
 
@@ -31,21 +32,19 @@ class TagConflict(RuntimeError):
         self.holder_digest = holder_digest
 
 
-@dataclass(frozen=True)
-class ImageManifest:
+class ImageManifest(NamedTuple):
     manifest: str
     media_type: str
 
 
-@dataclass(frozen=True)
-class ScanFindings:
+class ScanFindings(NamedTuple):
     found: bool
     status: str
     description: str = ""
     has_result: bool = False
-    severity_counts: dict[str, int] = field(default_factory=dict)
-    findings: list[dict[str, Any]] = field(default_factory=list)
-    enhanced_findings: list[dict[str, Any]] = field(default_factory=list)
+    severity_counts: Mapping[str, int] = MappingProxyType({})
+    findings: tuple[dict[str, Any], ...] = ()
+    enhanced_findings: tuple[dict[str, Any], ...] = ()
 
 
 class Ecr:
@@ -168,8 +167,8 @@ class Ecr:
             description=str(status.get("description", "")),
             has_result=has_result,
             severity_counts=counts,
-            findings=findings,
-            enhanced_findings=enhanced,
+            findings=tuple(findings),
+            enhanced_findings=tuple(enhanced),
         )
 
 

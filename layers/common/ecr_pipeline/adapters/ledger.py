@@ -21,8 +21,7 @@ events can never move a record back to an older push.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 from botocore.exceptions import ClientError
 
@@ -70,8 +69,7 @@ def from_item(item: dict[str, dict[str, Any]]) -> dict[str, Any]:
     return values
 
 
-@dataclass(frozen=True)
-class PushRecord:
+class PushRecord(NamedTuple):
     repository: str
     ref_type: str
     ref_name: str
@@ -94,16 +92,14 @@ class PushRecord:
         }
 
 
-@dataclass(frozen=True)
-class BranchBuild:
+class BranchBuild(NamedTuple):
     build_id: str
     commit: str
     push_time: str
     push_id: str
 
 
-@dataclass(frozen=True)
-class ImageRecord:
+class ImageRecord(NamedTuple):
     ecr_repository: str
     image_digest: str
     commit: str | None = None
@@ -115,8 +111,7 @@ class ImageRecord:
     scanning: str | None = None
 
 
-@dataclass(frozen=True)
-class EnvironmentState:
+class EnvironmentState(NamedTuple):
     """A deploy candidate for an environment, as claimed in the ledger."""
 
     ecr_repository: str

@@ -14,8 +14,8 @@ meanwhile owns the environment and its own retries, so the older one can never o
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
-from typing import Any
+from dataclasses import dataclass
+from typing import Any, NamedTuple
 
 from ecr_pipeline.adapters.codedeploy import CodeDeploy, DeploymentLimitExceeded
 from ecr_pipeline.adapters.deploy_queue import DeployRetryQueue
@@ -91,8 +91,7 @@ def deploy_promoted(promoted: PromotedEvent, config: PipelineConfig, services: D
     return {"status": "handled", "environments": results}
 
 
-@dataclass(frozen=True)
-class _Context:
+class _Context(NamedTuple):
     target: DeployTarget
     push_detail: dict[str, Any]
     repository_uri: str
@@ -220,7 +219,7 @@ def start_deployment(
 
     services.ledger.update_environment(candidate, deployment_id=deployment_id)
     _announce(
-        replace(candidate, task_definition_arn=task_definition_arn, deployment_id=deployment_id), context, services
+        candidate._replace(task_definition_arn=task_definition_arn, deployment_id=deployment_id), context, services
     )
     logger.info("deployment started", environment=candidate.environment, deployment_id=deployment_id)
     return {"environment": candidate.environment, "status": "started", "deployment_id": deployment_id}

@@ -5,8 +5,7 @@ from __future__ import annotations
 
 import fnmatch
 import json
-from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 from ecr_pipeline.adapters.deploy_queue import MAX_DELAY_SECONDS
 from ecr_pipeline.adapters.ledger import EnvironmentState, PushRecord
@@ -22,8 +21,7 @@ class ContainerNotFound(ValueError):
     """The task definition has no container of the deploy target's container_name."""
 
 
-@dataclass(frozen=True)
-class RetryRequest:
+class RetryRequest(NamedTuple):
     ecr_repository: str
     environment: str
     push_time: str

@@ -8,8 +8,7 @@ plain text, Chatbot JSON) read nothing but a `Message`.
 from __future__ import annotations
 
 import datetime as dt
-from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 from urllib.parse import quote
 
 from ecr_pipeline.adapters.ledger import EnvironmentState, PushRecord
@@ -39,8 +38,7 @@ PIPELINE_EVENTS = (
 INFO, WARNING, ERROR = "INFO", "WARNING", "ERROR"
 
 
-@dataclass(frozen=True)
-class Finding:
+class Finding(NamedTuple):
     id: str
     severity: str = ""
     package: str = ""
@@ -48,14 +46,12 @@ class Finding:
     url: str = ""
 
 
-@dataclass(frozen=True)
-class Link:
+class Link(NamedTuple):
     label: str
     url: str
 
 
-@dataclass(frozen=True)
-class Message:
+class Message(NamedTuple):
     """What happened, to which push and image, and where to look; empty strings are unknown."""
 
     event_id: str
@@ -110,8 +106,7 @@ class Message:
         return " ".join(part for part in parts if part)
 
 
-@dataclass(frozen=True)
-class BuildFacts:
+class BuildFacts(NamedTuple):
     """What the ledger knows about a build: its record (with `superseded_by`) and its push."""
 
     record: dict[str, Any] | None = None
@@ -463,8 +458,7 @@ def message_from_build(change: BuildStateChange, facts: BuildFacts, stage: str =
 # --- CodeDeploy -------------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class DeploymentFacts:
+class DeploymentFacts(NamedTuple):
     """What pipeline.yaml says about a CodeDeploy deployment group, and what the ledger says was deployed.
 
     `deployed` is the environment's record when it still names this deployment, and `push` the push

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from ecr_pipeline.adapters.ledger import EnvironmentState, PushRecord
@@ -85,7 +85,7 @@ def deployed_facts(change: DeploymentStateChange, facts: DeploymentFacts, ledger
         return facts
     pushes = ledger.pushes_of_commit(facts.repository, deployed.commit) if facts.repository else []
     push = next((candidate for candidate in pushes if candidate.push_id == deployed.push_id), None)
-    return replace(facts, deployed=deployed, push=push or (pushes[0] if pushes else None))
+    return facts._replace(deployed=deployed, push=push or (pushes[0] if pushes else None))
 
 
 def to_message(

@@ -7,8 +7,9 @@ BLOCKED with that reason, never PASSED.
 from __future__ import annotations
 
 import datetime as dt
-from dataclasses import dataclass, field
-from typing import Any
+from collections.abc import Mapping
+from types import MappingProxyType
+from typing import Any, NamedTuple
 
 from ecr_pipeline.config import SEVERITIES, ScanPolicy
 
@@ -24,8 +25,7 @@ _EVENT_OK_STATUSES = ("COMPLETE", "INITIAL_SCAN_COMPLETE", "SCAN_COMPLETE", "ACT
 _RANK = {severity: rank for rank, severity in enumerate((*SEVERITIES, "UNTRIAGED"))}
 
 
-@dataclass(frozen=True)
-class Finding:
+class Finding(NamedTuple):
     id: str
     severity: str
     package: str = ""
@@ -42,8 +42,7 @@ class Finding:
         }
 
 
-@dataclass(frozen=True)
-class ScanReport:
+class ScanReport(NamedTuple):
     """What is known about one image's scan: the event and, when read, the findings API."""
 
     scanning: str  # basic | enhanced
@@ -52,17 +51,16 @@ class ScanReport:
     result_status: str | None = None  # describe_image_scan_findings imageScanStatus.status
     result_description: str = ""
     has_result: bool = False  # the API returned imageScanFindings
-    result_counts: dict[str, int] = field(default_factory=dict)
+    result_counts: Mapping[str, int] = MappingProxyType({})
     findings: tuple[Finding, ...] = ()
 
 
-@dataclass(frozen=True)
-class Verdict:
+class Verdict(NamedTuple):
     verdict: str
     reasons: tuple[str, ...]
     scanning: str
-    counts: dict[str, int] = field(default_factory=dict)
-    raw_counts: dict[str, int] = field(default_factory=dict)
+    counts: Mapping[str, int] = MappingProxyType({})
+    raw_counts: Mapping[str, int] = MappingProxyType({})
     top_findings: tuple[Finding, ...] = ()
     allowlisted: tuple[dict[str, str], ...] = ()
 

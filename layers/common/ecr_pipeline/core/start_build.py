@@ -7,8 +7,8 @@ Decisions (which refs, which files, which push is newer) are the pure functions 
 from __future__ import annotations
 
 import hashlib
-from dataclasses import dataclass, field
-from typing import Any, Literal
+from dataclasses import dataclass
+from typing import Any, Literal, NamedTuple
 
 from ecr_pipeline.adapters.codebuild import BuildRequest, CodeBuild
 from ecr_pipeline.adapters.codecommit import CodeCommit, clone_url
@@ -33,8 +33,7 @@ _NULL_COMMIT = "0" * 40
 ImageAction = Literal["started", "skipped", "promotion"]
 
 
-@dataclass(frozen=True)
-class ImageOutcome:
+class ImageOutcome(NamedTuple):
     ecr_repository: str
     action: ImageAction
     reason: str = ""
@@ -42,12 +41,11 @@ class ImageOutcome:
     superseded_build_id: str | None = None
 
 
-@dataclass(frozen=True)
-class PushOutcome:
+class PushOutcome(NamedTuple):
     repository: str
     ref: str
     ignored_reason: str | None = None
-    images: list[ImageOutcome] = field(default_factory=list)
+    images: tuple[ImageOutcome, ...] = ()
 
     def as_dict(self) -> dict[str, Any]:
         if self.ignored_reason:
@@ -56,7 +54,8 @@ class PushOutcome:
             "repository": self.repository,
             "ref": self.ref,
             "images": [
-                {key: value for key, value in vars(image).items() if value not in (None, "")} for image in self.images
+                {key: value for key, value in image._asdict().items() if value not in (None, "")}
+                for image in self.images
             ],
         }
 
@@ -148,7 +147,7 @@ def handle_push(change: RefChange, config: PipelineConfig, services: BuildServic
         changed_files = services.codecommit.changed_files(repository.name, change.old_commit_id, change.commit_id)
 
     outcomes = [_handle_image(change, repository, image, push, changed_files, services) for image in repository.images]
-    return PushOutcome(repository.name, change.ref_name, images=outcomes)
+    return PushOutcome(repository.name, change.ref_name, images=tuple(outcomes))
 
 
 def _handle_image(

@@ -6,8 +6,9 @@ ECR_REPOSITORY_URI, IMAGE_TAG (the commit), SOURCE_REPOSITORY, SOURCE_REF_TYPE, 
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from typing import Any
+from collections.abc import Mapping
+from types import MappingProxyType
+from typing import Any, NamedTuple
 
 from ecr_pipeline.events.envelope import Envelope, MalformedEvent, require_mapping, require_str
 
@@ -16,15 +17,13 @@ SOURCE = "aws.codebuild"
 FINAL_STATUSES = ("SUCCEEDED", "FAILED", "STOPPED", "FAULT", "TIMED_OUT")
 
 
-@dataclass(frozen=True)
-class FailedPhase:
+class FailedPhase(NamedTuple):
     phase: str
     status: str
     context: str
 
 
-@dataclass(frozen=True)
-class BuildStateChange:
+class BuildStateChange(NamedTuple):
     event_id: str
     time: str
     region: str
@@ -35,7 +34,7 @@ class BuildStateChange:
     source_version: str = ""
     source_location: str = ""
     logs_link: str = ""
-    environment: dict[str, str] = field(default_factory=dict)
+    environment: Mapping[str, str] = MappingProxyType({})
     failed_phase: FailedPhase | None = None
 
     @property

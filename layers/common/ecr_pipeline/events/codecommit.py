@@ -7,8 +7,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any, Literal, NamedTuple
 
 from ecr_pipeline.events.envelope import (
     MalformedEvent,
@@ -24,8 +23,7 @@ RefType = Literal["branch", "tag"]
 STATE_CHANGE = "CodeCommit Repository State Change"
 
 
-@dataclass(frozen=True)
-class RefChange:
+class RefChange(NamedTuple):
     """One reference that moved in one push."""
 
     event_id: str

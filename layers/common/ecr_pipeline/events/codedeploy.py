@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from typing import NamedTuple
 
 from ecr_pipeline.events.envelope import Envelope, MalformedEvent, require_str
 
@@ -11,8 +11,7 @@ SOURCE = "aws.codedeploy"
 FINAL_STATES = ("SUCCESS", "FAILURE", "STOP")
 
 
-@dataclass(frozen=True)
-class DeploymentStateChange:
+class DeploymentStateChange(NamedTuple):
     event_id: str
     time: str
     region: str

@@ -2,15 +2,14 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from typing import NamedTuple
 
 from ecr_pipeline.events.envelope import MalformedEvent, optional_str, parse_envelope, require_str
 
 IMAGE_ACTION = "ECR Image Action"
 
 
-@dataclass(frozen=True)
-class ImageAction:
+class ImageAction(NamedTuple):
     """One PUSH or DELETE of an image (one tag at most) in one repository."""
 
     event_id: str

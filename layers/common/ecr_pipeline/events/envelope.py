@@ -6,8 +6,7 @@ A `MalformedEvent` is never retried: the handler logs the reason and drops the e
 from __future__ import annotations
 
 import datetime as dt
-from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 
 class MalformedEvent(ValueError):
@@ -61,8 +60,7 @@ def require_time(container: dict[str, Any], key: str, prefix: str) -> str:
     return moment.astimezone(dt.UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
-@dataclass(frozen=True)
-class Envelope:
+class Envelope(NamedTuple):
     """The EventBridge envelope fields every handler uses."""
 
     event_id: str

@@ -5,8 +5,7 @@ Field names follow docs/events.md; every parser names the first bad field.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 from ecr_pipeline.adapters.ledger import PushRecord
 from ecr_pipeline.events.envelope import (
@@ -31,8 +30,7 @@ DEPLOYMENT_QUEUED = "Deployment Queued"
 VERDICTS = ("PASSED", "BLOCKED")
 
 
-@dataclass(frozen=True)
-class VerdictEvent:
+class VerdictEvent(NamedTuple):
     event_id: str
     region: str
     account: str
@@ -44,8 +42,7 @@ class VerdictEvent:
     scanning: str
 
 
-@dataclass(frozen=True)
-class PromotionRequest:
+class PromotionRequest(NamedTuple):
     event_id: str
     region: str
     account: str
@@ -54,8 +51,7 @@ class PromotionRequest:
     push: PushRecord
 
 
-@dataclass(frozen=True)
-class PromotedEvent:
+class PromotedEvent(NamedTuple):
     event_id: str
     region: str
     account: str

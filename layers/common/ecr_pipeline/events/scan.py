@@ -7,8 +7,7 @@ Differences the parser absorbs: the enhanced event names the repository by ARN a
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any, Literal, NamedTuple
 
 from ecr_pipeline.events.envelope import MalformedEvent, parse_envelope, require_mapping, require_str
 
@@ -18,8 +17,7 @@ Scanning = Literal["basic", "enhanced"]
 _REPOSITORY_ARN_MARK = ":repository/"
 
 
-@dataclass(frozen=True)
-class ScanEvent:
+class ScanEvent(NamedTuple):
     event_id: str
     time: str
     region: str
