@@ -1,7 +1,8 @@
-"""Permission checks: is each AWS call a function makes allowed by the policies the template gives it?
+"""Permission checks: is each AWS call a function makes allowed by the permissions the template gives it?
 
 Emulated: moto does not enforce IAM. The emulator evaluates every call against the function's
-inline policy statements (`Policies` of its template entry, intrinsics resolved): an explicit
+inline policy statements (its `Policies`, or those of the role its `Role` names; intrinsics
+resolved): an explicit
 Deny wins, else an Allow must match both the action and the call's resource (wildcards as IAM
 reads them). Conditions are not evaluated, and SAM policy templates (`DynamoDBCrudPolicy: ...`)
 are not expanded, so a function using one is reported as unchecked rather than as denied.
