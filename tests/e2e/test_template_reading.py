@@ -6,6 +6,7 @@ from pathlib import Path
 
 import pytest
 
+from emulator.iam import Statement, policy_statements
 from emulator.template import TemplateError, load_template
 
 pytestmark = pytest.mark.e2e
@@ -88,3 +89,32 @@ def test_event_sources_become_rules_and_queue_sources(template_path: Path) -> No
 def test_unknown_parameter_override_is_refused(template_path: Path) -> None:
     with pytest.raises(TemplateError, match="parameter 'Colour' is not declared"):
         load_template(template_path, {"Colour": "blue"})
+
+
+def test_explicit_role_policies_are_the_function_permissions(tmp_path: Path) -> None:
+    path = tmp_path / "template.yaml"
+    path.write_text(
+        """
+Resources:
+  Table: {Type: AWS::DynamoDB::Table}
+  WorkerRole:
+    Type: AWS::IAM::Role
+    Properties:
+      Policies:
+        - PolicyName: worker
+          PolicyDocument:
+            Statement:
+              - {Effect: Allow, Action: dynamodb:GetItem, Resource: !GetAtt Table.Arn}
+  Worker:
+    Type: AWS::Serverless::Function
+    Properties: {CodeUri: src/, Handler: app.handler, Role: !GetAtt WorkerRole.Arn}
+""",
+        encoding="utf-8",
+    )
+
+    statements, complete = policy_statements(load_template(path).functions["Worker"].policies)
+
+    assert complete
+    assert statements == [
+        Statement(True, ("dynamodb:GetItem",), ("arn:aws:dynamodb:us-east-1:123456789012:table/ecr-pipeline-Table",))
+    ]
