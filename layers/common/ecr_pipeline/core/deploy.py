@@ -14,7 +14,6 @@ meanwhile owns the environment and its own retries, so the older one can never o
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Any, NamedTuple
 
 from ecr_pipeline.adapters.codedeploy import CodeDeploy, DeploymentLimitExceeded
@@ -46,13 +45,22 @@ class DeploymentStillBlocked(RuntimeError):
     """The group stayed busy through every retry: the message goes to the dead-letter queue."""
 
 
-@dataclass
 class DeployServices:
-    ecs: Ecs
-    codedeploy: CodeDeploy
-    ledger: Ledger
-    publisher: EventPublisher
-    retry_queue: DeployRetryQueue | None
+    __slots__ = ("codedeploy", "ecs", "ledger", "publisher", "retry_queue")
+
+    def __init__(
+        self,
+        ecs: Ecs,
+        codedeploy: CodeDeploy,
+        ledger: Ledger,
+        publisher: EventPublisher,
+        retry_queue: DeployRetryQueue | None,
+    ) -> None:
+        self.ecs = ecs
+        self.codedeploy = codedeploy
+        self.ledger = ledger
+        self.publisher = publisher
+        self.retry_queue = retry_queue
 
 
 # --- effects -----------------------------------------------------------------------------

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from ecr_pipeline.adapters.ledger import EnvironmentState, PushRecord
@@ -156,10 +155,12 @@ def sns_payload(message: Message) -> str:
     return json.dumps({"default": chatbot, "email": text}, ensure_ascii=False)
 
 
-@dataclass
 class SnsChannel:
-    topic: TopicPublisher
-    name: str = "sns"
+    __slots__ = ("name", "topic")
+
+    def __init__(self, topic: TopicPublisher, name: str = "sns") -> None:
+        self.topic = topic
+        self.name = name
 
     def send(self, message: Message) -> dict[str, Any]:
         message_id = self.topic.publish(
@@ -168,10 +169,12 @@ class SnsChannel:
         return {"message_id": message_id}
 
 
-@dataclass
 class SlackChannel:
-    webhook: WebhookSender
-    name: str = "slack"
+    __slots__ = ("name", "webhook")
+
+    def __init__(self, webhook: WebhookSender, name: str = "slack") -> None:
+        self.webhook = webhook
+        self.name = name
 
     def send(self, message: Message) -> dict[str, Any]:
         return self.webhook.send(render_slack(message))
@@ -191,10 +194,14 @@ def run_directly(*, delivery: dict[str, str], send: Callable[[], dict[str, Any]]
     return send()
 
 
-@dataclass
 class Delivery:
-    message: Message
-    results: dict[str, dict[str, Any]] = field(default_factory=dict)
+    """The message and, per channel, the result of its delivery (filled in as channels are sent to)."""
+
+    __slots__ = ("message", "results")
+
+    def __init__(self, message: Message, results: dict[str, dict[str, Any]] | None = None) -> None:
+        self.message = message
+        self.results = {} if results is None else results
 
     def as_dict(self) -> dict[str, Any]:
         return {"event_id": self.message.event_id, "message_status": self.message.status, "channels": self.results}
@@ -231,13 +238,22 @@ def deliver(message: Message, channels: list[Channel], once: DeliverOnce) -> Del
     return delivery
 
 
-@dataclass
 class Notifier:
-    config: PipelineConfig
-    ledger: LedgerReader
-    channels: dict[str, Channel]
-    once: DeliverOnce = run_directly
-    stage: str = ""
+    __slots__ = ("channels", "config", "ledger", "once", "stage")
+
+    def __init__(
+        self,
+        config: PipelineConfig,
+        ledger: LedgerReader,
+        channels: dict[str, Channel],
+        once: DeliverOnce = run_directly,
+        stage: str = "",
+    ) -> None:
+        self.config = config
+        self.ledger = ledger
+        self.channels = channels
+        self.once = once
+        self.stage = stage
 
     def notify(self, notification: Notification) -> Delivery | None:
         """Tell one event on the channels its repository routes it to.

@@ -10,7 +10,6 @@ Tags go on with put_image of the stored manifest; moving tags never go back to a
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from typing import Any
 
 from ecr_pipeline.adapters.ecr import Ecr, ImageManifest, TagConflict, repository_uri
@@ -37,20 +36,26 @@ from ecr_pipeline.observability import logger
 TagImageEvent = ImageAction | VerdictEvent | PromotionRequest
 
 
-@dataclass
 class TagServices:
-    ecr: Ecr
-    ledger: Ledger
-    publisher: EventPublisher
+    __slots__ = ("ecr", "ledger", "publisher")
+
+    def __init__(self, ecr: Ecr, ledger: Ledger, publisher: EventPublisher) -> None:
+        self.ecr = ecr
+        self.ledger = ledger
+        self.publisher = publisher
 
 
-@dataclass
 class PromotionOutcome:
-    added: list[str] = field(default_factory=list)
-    already: list[str] = field(default_factory=list)
-    superseded: list[str] = field(default_factory=list)
-    failed: list[str] = field(default_factory=list)
-    pushes: list[PushRecord] = field(default_factory=list)
+    """The tags of one promotion, sorted by what happened to each as they are tried."""
+
+    __slots__ = ("added", "already", "failed", "pushes", "superseded")
+
+    def __init__(self) -> None:
+        self.added: list[str] = []
+        self.already: list[str] = []
+        self.superseded: list[str] = []
+        self.failed: list[str] = []
+        self.pushes: list[PushRecord] = []
 
     def as_dict(self) -> dict[str, Any]:
         return {

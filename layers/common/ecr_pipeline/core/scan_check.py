@@ -6,7 +6,6 @@ It writes nothing to AWS but its verdict event: tag_image records the verdict an
 from __future__ import annotations
 
 import datetime as dt
-from dataclasses import dataclass
 from typing import Any
 
 from ecr_pipeline.adapters.ecr import Ecr, repository_uri
@@ -28,11 +27,13 @@ from ecr_pipeline.observability import logger
 REASON_GATE_OFF = "scan gate disabled by configuration: the verdict was given when the image was registered"
 
 
-@dataclass
 class ScanServices:
-    ecr: Ecr
-    ledger: Ledger
-    publisher: EventPublisher
+    __slots__ = ("ecr", "ledger", "publisher")
+
+    def __init__(self, ecr: Ecr, ledger: Ledger, publisher: EventPublisher) -> None:
+        self.ecr = ecr
+        self.ledger = ledger
+        self.publisher = publisher
 
 
 def idempotency_fact(scan: ScanEvent) -> dict[str, Any]:

@@ -7,7 +7,6 @@ Decisions (which refs, which files, which push is newer) are the pure functions 
 from __future__ import annotations
 
 import hashlib
-from dataclasses import dataclass
 from typing import Any, Literal, NamedTuple
 
 from ecr_pipeline.adapters.codebuild import BuildRequest, CodeBuild
@@ -60,14 +59,24 @@ class PushOutcome(NamedTuple):
         }
 
 
-@dataclass
 class BuildServices:
-    codecommit: CodeCommit
-    codebuild: CodeBuild
-    ecr: Ecr
-    ledger: Ledger
-    publisher: EventPublisher
-    project: str
+    __slots__ = ("codebuild", "codecommit", "ecr", "ledger", "project", "publisher")
+
+    def __init__(
+        self,
+        codecommit: CodeCommit,
+        codebuild: CodeBuild,
+        ecr: Ecr,
+        ledger: Ledger,
+        publisher: EventPublisher,
+        project: str,
+    ) -> None:
+        self.codecommit = codecommit
+        self.codebuild = codebuild
+        self.ecr = ecr
+        self.ledger = ledger
+        self.publisher = publisher
+        self.project = project
 
 
 # --- decisions ---------------------------------------------------------------------------
