@@ -9,6 +9,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from types import ModuleType
 
+import boto3
+
 from ecr_pipeline.adapters import clients
 from ecr_pipeline.settings import load_pipeline_config
 
@@ -44,3 +46,23 @@ def load_handler(function: str) -> ModuleType:
     sys.modules[name] = module
     spec.loader.exec_module(module)
     return module
+
+
+def create_pipeline_tables(ledger: str = "ledger", idempotency: str = "idempotency") -> None:
+    """The ledger and idempotency tables, keyed as template.yaml keys them (call inside mock_aws)."""
+    dynamodb = boto3.client("dynamodb")
+    dynamodb.create_table(
+        TableName=ledger,
+        BillingMode="PAY_PER_REQUEST",
+        AttributeDefinitions=[
+            {"AttributeName": "pk", "AttributeType": "S"},
+            {"AttributeName": "sk", "AttributeType": "S"},
+        ],
+        KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}, {"AttributeName": "sk", "KeyType": "RANGE"}],
+    )
+    dynamodb.create_table(
+        TableName=idempotency,
+        BillingMode="PAY_PER_REQUEST",
+        AttributeDefinitions=[{"AttributeName": "id", "AttributeType": "S"}],
+        KeySchema=[{"AttributeName": "id", "KeyType": "HASH"}],
+    )

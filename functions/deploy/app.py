@@ -17,7 +17,7 @@ from ecr_pipeline.core.deploy import DeployServices, handle
 from ecr_pipeline.core.deploy_plan import DeployMessage, idempotency_fact, parse_event
 from ecr_pipeline.events.envelope import MalformedEvent
 from ecr_pipeline.idempotency import idempotency_config, persistence_layer
-from ecr_pipeline.observability import logger, metrics
+from ecr_pipeline.observability import logger, metrics, reject_malformed
 from ecr_pipeline.settings import load_pipeline_config, load_settings
 
 settings = load_settings("ledger_table", "idempotency_table")
@@ -52,9 +52,6 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     try:
         message = parse_event(event)
     except MalformedEvent as error:
-        # Not retried: a redelivery would be just as malformed.
-        logger.error("deploy event rejected", reason=str(error), field=error.field)
-        metrics.add_metric(name="EventsRejected", unit="Count", value=1)
-        return {"status": "rejected", "reason": str(error)}
+        return reject_malformed(error, "deploy")
     idempotency.register_lambda_context(context)
     return process(fact=idempotency_fact(message), message=message)

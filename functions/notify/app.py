@@ -21,7 +21,7 @@ from ecr_pipeline.core.notify import (
 )
 from ecr_pipeline.events.envelope import MalformedEvent
 from ecr_pipeline.idempotency import idempotency_config, persistence_layer
-from ecr_pipeline.observability import logger, metrics
+from ecr_pipeline.observability import logger, metrics, reject_malformed
 from ecr_pipeline.settings import load_pipeline_config, load_settings
 
 settings = load_settings("topic_arn", "ledger_table", "idempotency_table")
@@ -49,10 +49,7 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     try:
         notification = parse_notification(event)
     except MalformedEvent as error:
-        # Not retried: a redelivery would be just as malformed.
-        logger.error("event rejected", reason=str(error), field=error.field)
-        metrics.add_metric(name="EventsRejected", unit="Count", value=1)
-        return {"status": "rejected", "reason": str(error)}
+        return reject_malformed(error, "notification")
     try:
         delivery = notifier.notify(notification)
     except DeliveryFailed as error:

@@ -15,7 +15,7 @@ from ecr_pipeline.core.scan_check import ScanServices, check_scan, idempotency_f
 from ecr_pipeline.events.envelope import MalformedEvent
 from ecr_pipeline.events.scan import ScanEvent, parse_scan_event
 from ecr_pipeline.idempotency import idempotency_config, persistence_layer
-from ecr_pipeline.observability import logger, metrics
+from ecr_pipeline.observability import logger, metrics, reject_malformed
 from ecr_pipeline.settings import load_pipeline_config, load_settings
 
 settings = load_settings("ledger_table", "idempotency_table")
@@ -45,9 +45,6 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     try:
         scan = parse_scan_event(event)
     except MalformedEvent as error:
-        # Not retried: a redelivery would be just as malformed.
-        logger.error("scan event rejected", reason=str(error), field=error.field)
-        metrics.add_metric(name="EventsRejected", unit="Count", value=1)
-        return {"status": "rejected", "reason": str(error)}
+        return reject_malformed(error, "scan")
     idempotency.register_lambda_context(context)
     return process(fact=idempotency_fact(scan), scan=scan)

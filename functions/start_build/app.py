@@ -16,7 +16,7 @@ from ecr_pipeline.core.start_build import BuildServices, handle_push
 from ecr_pipeline.events.codecommit import parse_push_event
 from ecr_pipeline.events.envelope import MalformedEvent
 from ecr_pipeline.idempotency import idempotency_config, persistence_layer
-from ecr_pipeline.observability import logger, metrics
+from ecr_pipeline.observability import logger, metrics, reject_malformed
 from ecr_pipeline.settings import load_pipeline_config, load_settings
 
 settings = load_settings("ledger_table", "idempotency_table", "codebuild_project")
@@ -40,10 +40,7 @@ def process(event: dict[str, Any]) -> dict[str, Any]:
     try:
         changes = parse_push_event(event)
     except MalformedEvent as error:
-        # Not retried: a redelivery would be just as malformed.
-        logger.error("push event rejected", reason=str(error), field=error.field)
-        metrics.add_metric(name="EventsRejected", unit="Count", value=1)
-        return {"status": "rejected", "reason": str(error)}
+        return reject_malformed(error, "push")
     results = []
     for change in changes:
         outcome = handle_push(change, config, services)

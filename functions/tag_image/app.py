@@ -14,7 +14,7 @@ from ecr_pipeline.adapters.ledger import Ledger
 from ecr_pipeline.core.promotion import TagImageEvent, TagServices, handle, idempotency_fact, parse_event, skip_reason
 from ecr_pipeline.events.envelope import MalformedEvent
 from ecr_pipeline.idempotency import idempotency_config, persistence_layer
-from ecr_pipeline.observability import logger, metrics
+from ecr_pipeline.observability import logger, metrics, reject_malformed
 from ecr_pipeline.settings import load_pipeline_config, load_settings
 
 settings = load_settings("ledger_table", "idempotency_table")
@@ -44,10 +44,7 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     try:
         message = parse_event(event)
     except MalformedEvent as error:
-        # Not retried: a redelivery would be just as malformed.
-        logger.error("event rejected", reason=str(error), field=error.field)
-        metrics.add_metric(name="EventsRejected", unit="Count", value=1)
-        return {"status": "rejected", "reason": str(error)}
+        return reject_malformed(error, "image")
     reason = skip_reason(message, config)
     if reason:
         # Retags come back as PUSH events: dropping them here is what keeps tagging from looping.

@@ -27,25 +27,6 @@ COMMIT = "a3b2c1d0e9f8a7b6c5d4e3f2a1b0c9d8e7f6a5b4"
 SERVICES = ("dynamodb", "ecr", "events", "ecs", "codedeploy", "sqs")
 
 
-def make_tables() -> None:
-    dynamodb = boto3.client("dynamodb")
-    dynamodb.create_table(
-        TableName="ledger",
-        BillingMode="PAY_PER_REQUEST",
-        AttributeDefinitions=[
-            {"AttributeName": "pk", "AttributeType": "S"},
-            {"AttributeName": "sk", "AttributeType": "S"},
-        ],
-        KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}, {"AttributeName": "sk", "KeyType": "RANGE"}],
-    )
-    dynamodb.create_table(
-        TableName="idempotency",
-        BillingMode="PAY_PER_REQUEST",
-        AttributeDefinitions=[{"AttributeName": "id", "AttributeType": "S"}],
-        KeySchema=[{"AttributeName": "id", "KeyType": "HASH"}],
-    )
-
-
 def make_repository(scan_on_push: bool = True, mutability: str = "MUTABLE") -> None:
     boto3.client("ecr").create_repository(
         repositoryName="demo-app",

@@ -14,6 +14,7 @@ from moto import mock_aws
 
 from ecr_pipeline.adapters.ledger import Ledger
 from tests.events import load_event
+from tests.handlers import create_pipeline_tables
 from tests.integration.image_flow_world import (
     COMMIT,
     REPOSITORY_URI,
@@ -21,7 +22,6 @@ from tests.integration.image_flow_world import (
     load_function,
     make_ecs_service,
     make_repository,
-    make_tables,
 )
 
 DIGEST = "sha256:" + "ab" * 32
@@ -30,7 +30,7 @@ DIGEST = "sha256:" + "ab" * 32
 @pytest.fixture
 def aws() -> Iterator[str]:
     with mock_aws():
-        make_tables()
+        create_pipeline_tables()
         make_repository()
         yield make_ecs_service()
 

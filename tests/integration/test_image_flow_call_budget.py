@@ -17,12 +17,12 @@ from moto import mock_aws
 
 from ecr_pipeline.adapters.ledger import Ledger
 from tests.events import load_event
+from tests.handlers import create_pipeline_tables
 from tests.integration.image_flow_world import (
     Function,
     load_function,
     make_ecs_service,
     make_repository,
-    make_tables,
     put_build_image,
     record_push,
 )
@@ -47,7 +47,7 @@ BUDGET = {
 @pytest.fixture
 def aws() -> Iterator[None]:
     with mock_aws():
-        make_tables()
+        create_pipeline_tables()
         yield
 
 

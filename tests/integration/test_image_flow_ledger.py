@@ -9,13 +9,13 @@ import pytest
 from moto import mock_aws
 
 from ecr_pipeline.adapters.ledger import EnvironmentState, ImageRecord, Ledger, PushRecord
-from tests.integration.image_flow_world import make_tables
+from tests.handlers import create_pipeline_tables
 
 
 @pytest.fixture
 def ledger() -> Iterator[Ledger]:
     with mock_aws():
-        make_tables()
+        create_pipeline_tables()
         yield Ledger("ledger")
 
 

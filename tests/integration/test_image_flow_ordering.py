@@ -16,11 +16,11 @@ from moto import mock_aws
 
 from ecr_pipeline.adapters.ledger import Ledger
 from tests.events import load_event
+from tests.handlers import create_pipeline_tables
 from tests.integration.image_flow_world import (
     load_function,
     make_ecs_service,
     make_repository,
-    make_tables,
     put_build_image,
     record_push,
 )
@@ -47,7 +47,7 @@ def test_environment_ends_on_the_newest_passed_push_and_never_regresses(
     passed: list[bool], data: st.DataObject
 ) -> None:
     with mock_aws(), pytest.MonkeyPatch.context() as monkeypatch:
-        make_tables()
+        create_pipeline_tables()
         make_repository()
         make_ecs_service()
         commits = [f"{index + 1:x}" * 40 for index in range(len(passed))]

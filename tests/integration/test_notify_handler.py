@@ -29,7 +29,7 @@ from werkzeug import Request, Response
 from ecr_pipeline.adapters import clients
 from ecr_pipeline.adapters.ledger import EnvironmentState, Ledger
 from tests.events import load_event
-from tests.handlers import FakeLambdaContext, load_handler
+from tests.handlers import FakeLambdaContext, create_pipeline_tables, load_handler
 from tests.notify_fakes import BUILD_ID, COMMIT, DEPLOYMENT_ID, DIGEST, NEWER_BUILD_ID, push_record
 
 WEBHOOK_PATH = "/services/T0PIPELINE/B0NOTIFY/s3cr3tW3bh00kT0k3n"
@@ -83,25 +83,6 @@ class Harness:
                 sqs.delete_message(QueueUrl=self.queue_url, ReceiptHandle=message["ReceiptHandle"])
 
 
-def create_tables() -> None:
-    dynamodb = boto3.client("dynamodb")
-    dynamodb.create_table(
-        TableName="ledger",
-        BillingMode="PAY_PER_REQUEST",
-        AttributeDefinitions=[
-            {"AttributeName": "pk", "AttributeType": "S"},
-            {"AttributeName": "sk", "AttributeType": "S"},
-        ],
-        KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}, {"AttributeName": "sk", "KeyType": "RANGE"}],
-    )
-    dynamodb.create_table(
-        TableName="idempotency",
-        BillingMode="PAY_PER_REQUEST",
-        AttributeDefinitions=[{"AttributeName": "id", "AttributeType": "S"}],
-        KeySchema=[{"AttributeName": "id", "KeyType": "HASH"}],
-    )
-
-
 def topic_with_queue() -> tuple[str, str]:
     """The notification topic, with an SQS queue subscribed so the test can count what it published."""
     topic_arn = boto3.client("sns").create_topic(Name="notifications")["TopicArn"]
@@ -113,7 +94,7 @@ def topic_with_queue() -> tuple[str, str]:
 
 
 def start(monkeypatch: pytest.MonkeyPatch, webhook_url: str | None) -> tuple[ModuleType, str]:
-    create_tables()
+    create_pipeline_tables()
     topic_arn, queue_url = topic_with_queue()
     monkeypatch.setenv("TOPIC_ARN", topic_arn)
     monkeypatch.setenv("LEDGER_TABLE", "ledger")

@@ -17,12 +17,12 @@ from botocore.stub import Stubber
 from moto import mock_aws
 
 from tests.events import load_event
+from tests.handlers import create_pipeline_tables
 from tests.integration.image_flow_world import (
     COMMIT,
     Function,
     load_function,
     make_repository,
-    make_tables,
     put_build_image,
     record_push,
     write_config,
@@ -32,7 +32,7 @@ from tests.integration.image_flow_world import (
 @pytest.fixture
 def aws() -> Iterator[None]:
     with mock_aws():
-        make_tables()
+        create_pipeline_tables()
         make_repository(scan_on_push=False)
         record_push()
         yield

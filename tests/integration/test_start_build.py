@@ -17,7 +17,7 @@ from botocore.stub import ANY, Stubber
 from moto import mock_aws
 
 from tests.events import load_event
-from tests.handlers import FakeLambdaContext, load_handler
+from tests.handlers import FakeLambdaContext, create_pipeline_tables, load_handler
 
 COMMIT_A = "5f1c2b9e8d7a6f5e4d3c2b1a0f9e8d7c6b5a4f3e"
 COMMIT_B = "a3b2c1d0e9f8a7b6c5d4e3f2a1b0c9d8e7f6a5b4"
@@ -81,22 +81,7 @@ class Harness:
 @pytest.fixture
 def harness(monkeypatch: pytest.MonkeyPatch) -> Iterator[Harness]:
     with mock_aws():
-        dynamodb = boto3.client("dynamodb")
-        dynamodb.create_table(
-            TableName="ledger",
-            BillingMode="PAY_PER_REQUEST",
-            AttributeDefinitions=[
-                {"AttributeName": "pk", "AttributeType": "S"},
-                {"AttributeName": "sk", "AttributeType": "S"},
-            ],
-            KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}, {"AttributeName": "sk", "KeyType": "RANGE"}],
-        )
-        dynamodb.create_table(
-            TableName="idempotency",
-            BillingMode="PAY_PER_REQUEST",
-            AttributeDefinitions=[{"AttributeName": "id", "AttributeType": "S"}],
-            KeySchema=[{"AttributeName": "id", "KeyType": "HASH"}],
-        )
+        create_pipeline_tables()
         boto3.client("ecr").create_repository(repositoryName="demo-app")
         boto3.client("codebuild").create_project(
             name="image-build",

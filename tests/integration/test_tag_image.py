@@ -12,12 +12,12 @@ from moto import mock_aws
 
 from ecr_pipeline.adapters.ledger import Ledger
 from tests.events import load_event
+from tests.handlers import create_pipeline_tables
 from tests.integration.image_flow_world import (
     COMMIT,
     REPOSITORY_URI,
     load_function,
     make_repository,
-    make_tables,
     put_build_image,
     record_push,
     tags_of,
@@ -28,7 +28,7 @@ from tests.integration.image_flow_world import (
 @pytest.fixture
 def aws() -> Iterator[None]:
     with mock_aws():
-        make_tables()
+        create_pipeline_tables()
         yield
 
 
