@@ -58,27 +58,13 @@ def _from_state_change(event: dict[str, Any]) -> list[RefChange]:
     envelope = parse_envelope(event)
     detail = envelope.detail
     action = require_str(detail, "event", "detail")
-    if action == "unreferencedMergeCommitCreated":
-        # Carries no reference: there is nothing to build, but it is a well-formed event.
-        return [
-            RefChange(
-                event_id=envelope.event_id,
-                push_time=envelope.time,
-                region=envelope.region,
-                account=envelope.account,
-                repository=require_str(detail, "repositoryName", "detail"),
-                action=action,
-                ref_type="branch",
-                ref_name="",
-                commit_id=optional_str(detail, "commitId", "detail"),
-                old_commit_id=None,
-            )
-        ]
-    ref_type = require_str(detail, "referenceType", "detail")
+    commit_id = optional_str(detail, "commitId", "detail")
+    # A merge-commit event carries no reference: nothing to build, but a well-formed event.
+    merge_commit = action == "unreferencedMergeCommitCreated"
+    ref_type = "branch" if merge_commit else require_str(detail, "referenceType", "detail")
     if ref_type not in ("branch", "tag"):
         raise MalformedEvent("detail.referenceType", f"must be branch or tag, got {ref_type!r}")
-    commit_id = optional_str(detail, "commitId", "detail")
-    if action != "referenceDeleted" and commit_id is None:
+    if not merge_commit and action != "referenceDeleted" and commit_id is None:
         raise MalformedEvent("detail.commitId", "is missing")
     return [
         RefChange(
@@ -89,9 +75,9 @@ def _from_state_change(event: dict[str, Any]) -> list[RefChange]:
             repository=require_str(detail, "repositoryName", "detail"),
             action=action,
             ref_type=ref_type,  # type: ignore[arg-type]
-            ref_name=require_str(detail, "referenceName", "detail"),
+            ref_name="" if merge_commit else require_str(detail, "referenceName", "detail"),
             commit_id=commit_id,
-            old_commit_id=optional_str(detail, "oldCommitId", "detail"),
+            old_commit_id=None if merge_commit else optional_str(detail, "oldCommitId", "detail"),
         )
     ]
 
