@@ -285,6 +285,23 @@ def test_finished_build_of_the_older_push_is_neither_stopped_nor_marked_supersed
     assert "superseded_by" not in harness.app.services.ledger.get_build(older_build)
 
 
+def test_supersede_turned_off_lets_both_builds_run(harness: Harness) -> None:
+    repository = harness.app.config.repositories["demo-app"]._replace(supersede=False)
+    harness.app.config = harness.app.config._replace(repositories={"demo-app": repository})
+    harness.expect_commit(COMMIT_A)
+    harness.expect_differences([[("src/a.py", "src/a.py")]])
+    harness.invoke(load_event("codecommit_branch_updated", commitId=COMMIT_A, oldCommitId="1" * 40))
+    newer = load_event("codecommit_branch_updated")
+    newer["id"], newer["time"] = "newer-push", "2026-11-28T10:06:00Z"
+    harness.expect_commit(COMMIT_B)
+    harness.expect_differences([[("src/b.py", "src/b.py")]])
+
+    harness.invoke(newer)
+
+    assert [request["sourceVersion"] for request in harness.build_requests] == [COMMIT_A, COMMIT_B]
+    assert harness.stopped == []
+
+
 def test_late_older_push_is_skipped_as_superseded(harness: Harness) -> None:
     newer = load_event("codecommit_branch_updated")
     newer["id"], newer["time"] = "newer-push", "2026-11-28T10:06:00Z"
