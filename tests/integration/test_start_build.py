@@ -295,9 +295,14 @@ def test_supersede_turned_off_lets_both_builds_run(harness: Harness) -> None:
     newer["id"], newer["time"] = "newer-push", "2026-11-28T10:06:00Z"
     harness.expect_commit(COMMIT_B)
     harness.expect_differences([[("src/b.py", "src/b.py")]])
+    # Only StartBuild is expected: asking CodeBuild about the older build would fail the Stubber.
+    codebuild = Stubber(harness.app.services.codebuild._client)
+    codebuild.add_response("start_build", {"build": {"id": "image-build:newer"}})
 
-    harness.invoke(newer)
+    with codebuild:
+        harness.invoke(newer)
 
+    codebuild.assert_no_pending_responses()
     assert [request["sourceVersion"] for request in harness.build_requests] == [COMMIT_A, COMMIT_B]
     assert harness.stopped == []
 
