@@ -67,7 +67,13 @@ def ledger_for(event_name: str) -> MemoryLedger:
     if event_name == "codebuild_stopped":
         record["superseded_by"] = NEWER_BUILD_ID
     push = push_record()
-    dev = EnvironmentState(
+    dev = dev_environment(push, deployment_id=DEPLOYMENT_ID)
+    return MemoryLedger(builds={BUILD_ID: record}, pushes=[push], environments={("demo-app", "dev"): dev})
+
+
+def dev_environment(push: PushRecord, deployment_id: str = "") -> EnvironmentState:
+    """dev's environment record for the demo image of `push`."""
+    return EnvironmentState(
         ecr_repository="demo-app",
         environment="dev",
         image_digest=DIGEST,
@@ -76,9 +82,8 @@ def ledger_for(event_name: str) -> MemoryLedger:
         ref_name="main",
         push_time=push.push_time,
         push_id=push.push_id,
-        deployment_id=DEPLOYMENT_ID,
+        deployment_id=deployment_id,
     )
-    return MemoryLedger(builds={BUILD_ID: record}, pushes=[push], environments={("demo-app", "dev"): dev})
 
 
 def message_for(event_name: str, ledger: MemoryLedger | None = None, **detail_overrides: Any) -> Message:

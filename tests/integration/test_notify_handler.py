@@ -27,10 +27,10 @@ from pytest_httpserver import HTTPServer
 from werkzeug import Request, Response
 
 from ecr_pipeline.adapters import clients
-from ecr_pipeline.adapters.ledger import EnvironmentState, Ledger
+from ecr_pipeline.adapters.ledger import Ledger
 from tests.events import load_event
 from tests.handlers import FakeLambdaContext, create_pipeline_tables, load_handler
-from tests.notify_fakes import BUILD_ID, COMMIT, DEPLOYMENT_ID, DIGEST, NEWER_BUILD_ID, push_record
+from tests.notify_fakes import BUILD_ID, COMMIT, DEPLOYMENT_ID, DIGEST, NEWER_BUILD_ID, dev_environment, push_record
 
 WEBHOOK_PATH = "/services/T0PIPELINE/B0NOTIFY/s3cr3tW3bh00kT0k3n"
 SLOW = "slow"
@@ -173,16 +173,7 @@ def test_a_finished_deployment_names_what_the_ledger_says_it_deployed(harness: H
     ledger = Ledger("ledger")
     push = push_record()
     ledger.record_push(push)
-    candidate = EnvironmentState(
-        ecr_repository="demo-app",
-        environment="dev",
-        image_digest=DIGEST,
-        commit=COMMIT,
-        ref_type="branch",
-        ref_name="main",
-        push_time=push.push_time,
-        push_id=push.push_id,
-    )
+    candidate = dev_environment(push)
     ledger.claim_environment(candidate)
     ledger.update_environment(candidate, deployment_id=DEPLOYMENT_ID)
 

@@ -262,15 +262,21 @@ def test_tag_already_on_that_digest_counts_as_success(aws: None, monkeypatch: py
     assert tag_image.details("Promotion Failed") == []
 
 
+def two_pushes_of_main(older_commit: str, newer_commit: str) -> tuple[str, str]:
+    """Built images of two pushes to main a minute apart; their digests, older first."""
+    older = put_build_image(older_commit)
+    newer = put_build_image(newer_commit)
+    record_push(commit=older_commit, time="2026-11-28T10:00:00.000000Z")
+    record_push(commit=newer_commit, time="2026-11-28T10:01:00.000000Z")
+    return older, newer
+
+
 def test_newer_push_keeps_its_moving_tags_against_a_late_verdict_of_an_older_push(
     aws: None, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     make_repository()
     older_commit, newer_commit = "1" * 40, "2" * 40
-    older = put_build_image(older_commit)
-    newer = put_build_image(newer_commit)
-    record_push(commit=older_commit, time="2026-11-28T10:00:00.000000Z")
-    record_push(commit=newer_commit, time="2026-11-28T10:01:00.000000Z")
+    older, newer = two_pushes_of_main(older_commit, newer_commit)
     tag_image = load_function("tag_image", monkeypatch)
 
     tag_image.invoke(verdict_event(newer, commit=newer_commit))
@@ -327,10 +333,7 @@ def test_immutable_tag_held_by_another_image_is_a_reported_failure_not_a_retry(
 def test_immutable_repository_reports_the_conflict_from_moto(aws: None, monkeypatch: pytest.MonkeyPatch) -> None:
     make_repository(mutability="IMMUTABLE")
     older_commit, newer_commit = "1" * 40, "2" * 40
-    older = put_build_image(older_commit)
-    newer = put_build_image(newer_commit)
-    record_push(commit=older_commit, time="2026-11-28T10:00:00.000000Z")
-    record_push(commit=newer_commit, time="2026-11-28T10:01:00.000000Z")
+    older, newer = two_pushes_of_main(older_commit, newer_commit)
     tag_image = load_function("tag_image", monkeypatch)
 
     tag_image.invoke(verdict_event(older, commit=older_commit))
