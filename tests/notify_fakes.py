@@ -71,7 +71,7 @@ def ledger_for(event_name: str) -> MemoryLedger:
     return MemoryLedger(builds={BUILD_ID: record}, pushes=[push], environments={("demo-app", "dev"): dev})
 
 
-def dev_environment(push: PushRecord, deployment_id: str = "") -> EnvironmentState:
+def dev_environment(push: PushRecord, deployment_id: str | None = None) -> EnvironmentState:
     """dev's environment record for the demo image of `push`."""
     return EnvironmentState(
         ecr_repository="demo-app",
