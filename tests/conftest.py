@@ -5,6 +5,12 @@ from __future__ import annotations
 import os
 
 import pytest
+from hypothesis import HealthCheck, settings
+
+# Property tests judge results, never speed: on a loaded 2-core machine a single draw can take a
+# second, which Hypothesis would otherwise report as a failure.
+settings.register_profile("ecr-pipeline", deadline=None, suppress_health_check=[HealthCheck.too_slow])
+settings.load_profile("ecr-pipeline")
 
 # Set before collection: modules that create the shared Logger/Metrics at import read these.
 os.environ.setdefault("POWERTOOLS_METRICS_NAMESPACE", "EcrPipelineTest")

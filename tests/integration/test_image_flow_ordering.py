@@ -10,7 +10,7 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import given, settings
 from hypothesis import strategies as st
 from moto import mock_aws
 
@@ -41,7 +41,7 @@ def verdict_event(index: int, digest: str, commit: str, passed: bool) -> dict[st
     return event
 
 
-@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=25)
 @given(passed=st.lists(st.booleans(), min_size=2, max_size=4), data=st.data())
 def test_environment_ends_on_the_newest_passed_push_and_never_regresses(
     passed: list[bool], data: st.DataObject

@@ -53,7 +53,7 @@ def texts_of(blocks: list[dict[str, Any]], block_type: str) -> list[str]:
     return [block["text"]["text"] for block in blocks if block["type"] == block_type and "text" in block]
 
 
-@settings(max_examples=100, deadline=None)
+@settings(max_examples=100)
 @given(messages())
 def test_every_slack_limit_holds_for_long_and_unicode_text(message: Message) -> None:
     payload = render_slack(message)

@@ -43,7 +43,7 @@ def messages(draw: st.DrawFn) -> Message:
     )
 
 
-@settings(max_examples=60, deadline=None)
+@settings(max_examples=60)
 @given(messages())
 def test_the_email_subject_is_what_sns_accepts(message: Message) -> None:
     subject = email_subject(message)
@@ -51,13 +51,13 @@ def test_the_email_subject_is_what_sns_accepts(message: Message) -> None:
     assert subject.isascii() and subject.isprintable()
 
 
-@settings(max_examples=60, deadline=None)
+@settings(max_examples=60)
 @given(messages())
 def test_the_whole_sns_message_stays_under_its_size_limit(message: Message) -> None:
     assert len(sns_payload(message).encode("utf-8")) < SNS_MESSAGE_BYTES
 
 
-@settings(max_examples=60, deadline=None)
+@settings(max_examples=60)
 @given(messages())
 def test_the_chatbot_notification_keeps_its_fields_short(message: Message) -> None:
     content = render_chatbot(message)["content"]
