@@ -7,7 +7,10 @@ SAM_VENV  := .venv-sam
 PY        := $(VENV)/bin/python
 SAM       := $(SAM_VENV)/bin/sam
 # sam build needs a python3.12 on PATH for the python3.12 runtime: the project venv has one.
-SAM_ENV   := PATH="$(abspath $(VENV))/bin:$$PATH" SAM_CLI_TELEMETRY=0 SAM_CLI_CONTAINER_CONNECTION_TIMEOUT=1
+# The template's Fn::ForEach loops (AWS::LanguageExtensions) are expanded by SAM CLI itself.
+SAM_ENV   := PATH="$(abspath $(VENV))/bin:$$PATH" SAM_CLI_TELEMETRY=0 SAM_CLI_CONTAINER_CONNECTION_TIMEOUT=1 SAM_CLI_ENABLE_LANGUAGE_EXTENSIONS=1
+# The template parameters that follow from pipeline.yaml: the applications, never written twice.
+STACK_PARAMETERS = $$(PYTHONPATH=layers/common $(PY) -m ecr_pipeline.stack pipeline.yaml)
 PIP_QUIET := --quiet --disable-pip-version-check
 
 .PHONY: help setup demo test lint unit integration e2e build validate bench deploy clean
@@ -58,19 +61,26 @@ integration: $(VENV)/.installed
 e2e: $(VENV)/.installed
 	@if ls tests/e2e/test_*.py >/dev/null 2>&1; then $(PY) -m pytest -q tests/e2e; else echo "no e2e tests yet"; fi
 
-validate: $(SAM_VENV)/.installed
+validate: $(SAM_VENV)/.installed $(VENV)/.installed
 	$(SAM_ENV) $(SAM) validate --lint --template-file template.yaml
 	$(SAM_VENV)/bin/cfn-lint --include-checks I -- template.yaml
+	@# The template as CloudFormation sees it for a pipeline.yaml (loops expanded, parameters given):
+	@# the shipped one, and one with a second application.
+	$(PY) -m emulator.template template.yaml pipeline.yaml .aws-sam/expanded/shipped.json
+	$(PY) -m emulator.template template.yaml emulator/scenarios/applications.pipeline.yaml .aws-sam/expanded/applications.json
+	$(SAM_VENV)/bin/cfn-lint --include-checks I -- .aws-sam/expanded/shipped.json .aws-sam/expanded/applications.json
 
 build: $(SAM_VENV)/.installed $(VENV)/.installed
-	$(SAM_ENV) $(SAM) build --template-file template.yaml
+	$(SAM_ENV) $(SAM) build --template-file template.yaml --parameter-overrides "$(STACK_PARAMETERS)"
 
 bench: build
 	$(PY) bench/cold_start.py
 	@if [ -f bench/push_to_deploy.py ]; then $(PY) bench/push_to_deploy.py; fi
 
+# Stage and LogLevel come from samconfig.toml's environment; the applications from pipeline.yaml.
 deploy: build
-	$(SAM_ENV) $(SAM) deploy $(if $(ENV),--config-env $(ENV),)
+	@overrides="$$($(PY) scripts/deploy_parameters.py $(or $(ENV),default))" && \
+	  $(SAM_ENV) $(SAM) deploy $(if $(ENV),--config-env $(ENV),) --parameter-overrides "$$overrides"
 
 clean:
 	rm -rf $(VENV) $(SAM_VENV) .aws-sam .pytest_cache .mypy_cache .ruff_cache

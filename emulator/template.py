@@ -2,7 +2,12 @@
 
 The wiring of the running pipeline comes from here and nowhere else. Intrinsic functions are
 resolved against the emulator's own resources (a `ResourceNames` supplies the physical names),
-so each function sees the environment the template gives it.
+so each function sees the environment the template gives it. The template's `Fn::ForEach` loops
+(AWS::LanguageExtensions) are expanded here as CloudFormation expands them, over the parameters
+that pipeline.yaml gives the stack (ecr_pipeline.stack), so the emulator runs the stack that
+`make deploy` would create for the same pipeline.yaml.
+
+    python -m emulator.template TEMPLATE PIPELINE_YAML OUT   # the expanded template, for cfn-lint
 """
 
 from __future__ import annotations
@@ -84,11 +89,64 @@ def load_template_document(path: Path) -> dict[str, Any]:
     return document
 
 
+_FOREACH = "Fn::ForEach::"
+
+
+def _substitute(value: Any, identifier: str, item: str) -> Any:
+    """One Fn::ForEach fragment for one item: `${id}` and `&{id}` in strings and keys, `Ref: id` replaced."""
+    alphanumeric = re.sub(r"[^A-Za-z0-9]", "", item)
+
+    def text(raw: str) -> str:
+        return raw.replace("${" + identifier + "}", item).replace("&{" + identifier + "}", alphanumeric)
+
+    if isinstance(value, str):
+        return text(value)
+    if isinstance(value, list):
+        return [_substitute(element, identifier, item) for element in value]
+    if isinstance(value, dict):
+        if value == {"Ref": identifier}:
+            return item
+        substituted = {text(key): _substitute(element, identifier, item) for key, element in value.items()}
+        # A Sub left with nothing to substitute is its string, as the transform resolves it.
+        sub = substituted.get("Fn::Sub")
+        if len(substituted) == 1 and isinstance(sub, str) and "${" not in sub:
+            return sub
+        return substituted
+    return value
+
+
+def expand_foreach(
+    section: dict[str, Any], collections: Callable[[Any], list[str]], reserved: frozenset[str] = frozenset()
+) -> dict[str, Any]:
+    """A template section with its `Fn::ForEach::<Loop>` entries replaced by what they generate.
+
+    `reserved`: parameter names, which a loop may not take (CloudFormation refuses the template).
+    """
+    expanded: dict[str, Any] = {}
+    for key, value in section.items():
+        if not key.startswith(_FOREACH):
+            expanded[key] = value
+            continue
+        if not isinstance(value, list) or len(value) != 3 or not isinstance(value[2], dict):
+            raise TemplateError(f"{key}: must be [Identifier, Collection, {{OutputKey: OutputValue}}]")
+        identifier, collection, fragment = value
+        if key[len(_FOREACH) :] in reserved:
+            raise TemplateError(f"{key}: loop name conflicts with a parameter or resource of the same name")
+        for item in collections(collection):
+            generated = expand_foreach(_substitute(fragment, str(identifier), str(item)), collections, reserved)
+            for generated_key, generated_value in generated.items():
+                if generated_key in expanded or generated_key in section:
+                    raise TemplateError(f"{key}: generates {generated_key!r} twice (two items differ only in . _ - /)")
+                expanded[generated_key] = generated_value
+    return expanded
+
+
 class ResourceNames:
     """Physical names and attributes of the template's resources, as the emulator creates them."""
 
-    def __init__(self, resources: dict[str, Any]) -> None:
+    def __init__(self, resources: dict[str, Any], stack_name: str = STACK_NAME) -> None:
         self._resources = resources
+        self.stack_name = stack_name
         self.overrides: dict[str, str] = {}  # logical id -> Ref value (e.g. a queue URL known after creation)
 
     def type_of(self, logical_id: str) -> str:
@@ -119,7 +177,7 @@ class ResourceNames:
         }.get(resource_type)
         if name_property and properties.get(name_property) is not None:
             return str(resolver.resolve(properties[name_property]))
-        return f"{STACK_NAME}-{logical_id}"
+        return f"{self.stack_name}-{logical_id}"
 
     def ref(self, logical_id: str, resolver: Resolver) -> str:
         if logical_id in self.overrides:
@@ -167,15 +225,34 @@ class ResourceNames:
 class Resolver:
     """Resolves CloudFormation intrinsic functions in template values."""
 
-    def __init__(self, document: dict[str, Any], parameters: dict[str, str] | None = None) -> None:
+    def __init__(
+        self, document: dict[str, Any], parameters: dict[str, str] | None = None, stack_name: str = STACK_NAME
+    ) -> None:
+        self.stack_name = stack_name
+        self.parameters = self._parameter_values(document, parameters or {})
+        reserved = frozenset(document.get("Parameters") or {}) | frozenset(document.get("Resources") or {})
+        for section in ("Resources", "Outputs", "Conditions"):
+            if isinstance(document.get(section), dict):
+                document = {**document, section: expand_foreach(document[section], self._collection, reserved)}
         self.document = document
-        self.names = ResourceNames(document["Resources"])
-        self.parameters = self._parameter_values(parameters or {})
+        self.names = ResourceNames(document["Resources"], stack_name)
         self._conditions: dict[str, bool] = {}
 
-    def _parameter_values(self, overrides: dict[str, str]) -> dict[str, Any]:
+    def _collection(self, value: Any) -> list[str]:
+        """An Fn::ForEach collection: a literal list or a Ref to a CommaDelimitedList parameter."""
+        if isinstance(value, list):
+            return [str(item) for item in value]
+        if isinstance(value, dict) and set(value) == {"Ref"} and isinstance(self.parameters.get(value["Ref"]), list):
+            return [str(item) for item in self.parameters[value["Ref"]]]
+        raise TemplateError(f"Fn::ForEach collection {value!r}: the emulator expands a list or a list parameter")
+
+    @staticmethod
+    def _parameter_values(document: dict[str, Any], overrides: dict[str, str]) -> dict[str, Any]:
         values: dict[str, Any] = {}
-        for name, spec in (self.document.get("Parameters") or {}).items():
+        for name, spec in (document.get("Parameters") or {}).items():
+            if name not in overrides and "Default" not in (spec or {}):
+                # CloudFormation refuses to create a stack without it, and so does the emulator.
+                raise TemplateError(f"parameter {name!r} has no Default and no value was given")
             raw = overrides.get(name, (spec or {}).get("Default", ""))
             if (spec or {}).get("Type") == "CommaDelimitedList" and isinstance(raw, str):
                 values[name] = raw.split(",") if raw else []
@@ -190,10 +267,10 @@ class Resolver:
         return {
             "AWS::AccountId": ACCOUNT_ID,
             "AWS::Region": REGION,
-            "AWS::StackName": STACK_NAME,
+            "AWS::StackName": self.stack_name,
             "AWS::Partition": PARTITION,
             "AWS::URLSuffix": "amazonaws.com",
-            "AWS::StackId": f"arn:{PARTITION}:cloudformation:{REGION}:{ACCOUNT_ID}:stack/{STACK_NAME}/emulated",
+            "AWS::StackId": f"arn:{PARTITION}:cloudformation:{REGION}:{ACCOUNT_ID}:stack/{self.stack_name}/emulated",
             "AWS::NoValue": None,
         }.get(name, "")
 
@@ -214,7 +291,9 @@ class Resolver:
 
     def resolve(self, value: Any) -> Any:
         if isinstance(value, list):
-            return [self.resolve(item) for item in value]
+            # An intrinsic that comes to AWS::NoValue removes its element, as CloudFormation does.
+            resolved = [(item, self.resolve(item)) for item in value]
+            return [result for item, result in resolved if result is not None or not isinstance(item, dict)]
         if not isinstance(value, dict):
             return value
         if len(value) == 1:
@@ -225,12 +304,15 @@ class Resolver:
                 return self.condition(str(argument))
             if key.startswith("Fn::"):
                 return self._function(key[4:], argument)
-        return {key: self.resolve(item) for key, item in value.items()}
+        mapping = {key: (item, self.resolve(item)) for key, item in value.items()}
+        return {
+            key: result for key, (item, result) in mapping.items() if result is not None or not isinstance(item, dict)
+        }
 
     def _function(self, name: str, argument: Any) -> Any:
         if name == "GetAtt":
             logical_id, attribute = (argument.split(".", 1) if isinstance(argument, str) else argument)[:2]
-            return self.names.get_att(str(logical_id), str(self.resolve(attribute)), self)
+            return self.names.get_att(str(self.resolve(logical_id)), str(self.resolve(attribute)), self)
         if name == "Sub":
             return self._sub(argument)
         if name == "Select":
@@ -380,8 +462,8 @@ def _layer_dirs(template_dir: Path, document: dict[str, Any], layers: list[Any])
     return tuple(dirs)
 
 
-def _function_name(logical_id: str) -> str:
-    return f"{STACK_NAME}-{logical_id}"
+def _function_name(logical_id: str, stack_name: str) -> str:
+    return f"{stack_name}-{logical_id}"
 
 
 def _function_spec(template_dir: Path, document: dict[str, Any], resolver: Resolver, logical_id: str) -> FunctionSpec:
@@ -444,7 +526,7 @@ def _function_spec(template_dir: Path, document: dict[str, Any], resolver: Resol
         logical_id=logical_id,
         name=str(resolver.resolve(properties["FunctionName"]))
         if "FunctionName" in properties
-        else _function_name(logical_id),
+        else _function_name(logical_id, resolver.stack_name),
         code_dir=(template_dir / code_uri).resolve(),
         handler=handler,
         runtime=str(properties.get("Runtime", "python3.12")),
@@ -456,21 +538,63 @@ def _function_spec(template_dir: Path, document: dict[str, Any], resolver: Resol
         rules=tuple(rules),
         queues=tuple(queues),
         ignored_sources=tuple(ignored),
-        policies=resolver.resolve(_role_policies(document, properties)),
+        policies=resolver.resolve(_role_policies(document, properties, resolver)),
     )
 
 
-def _role_policies(document: dict[str, Any], properties: dict[str, Any]) -> Any:
+def _role_policies(document: dict[str, Any], properties: dict[str, Any], resolver: Resolver) -> Any:
     """What the function's role allows: its `Policies`, or those of the explicit role it names."""
     role = properties.get("Role")
     role_id = (role.get("Fn::GetAtt") or [None])[0] if isinstance(role, dict) else None
     resource = document["Resources"].get(role_id) if role_id else None
     if not isinstance(resource, dict) or resource.get("Type") != "AWS::IAM::Role":
         return properties.get("Policies")
-    role_properties = resource.get("Properties") or {}
+    return role_policy_documents(document, str(role_id), resolver)
+
+
+def role_policy_documents(document: dict[str, Any], role_id: str, resolver: Resolver) -> list[Any]:
+    """The (unresolved) policy documents of role `role_id`: its own and those attached by RolePolicy resources."""
+    role_properties = (document["Resources"].get(role_id) or {}).get("Properties") or {}
     documents: list[Any] = [policy.get("PolicyDocument") for policy in role_properties.get("Policies") or []]
+    for resource in document["Resources"].values():
+        if not isinstance(resource, dict) or resource.get("Type") not in ("AWS::IAM::RolePolicy", "AWS::IAM::Policy"):
+            continue
+        if resource.get("Condition") and not resolver.condition(str(resource["Condition"])):
+            continue
+        attached = resource.get("Properties") or {}
+        roles = [attached.get("RoleName")] if "RoleName" in attached else list(attached.get("Roles") or [])
+        if {"Ref": role_id} in roles:
+            documents.append(attached.get("PolicyDocument"))
     # Managed policies are not evaluated here: listing them marks the policy set incomplete.
     return documents + list(role_properties.get("ManagedPolicyArns") or [])
+
+
+# IAM's quota on the inline policies of one role, counted without whitespace.
+ROLE_INLINE_POLICY_LIMIT = 10_240
+
+
+def check_role_policy_sizes(document: dict[str, Any], resolver: Resolver) -> None:
+    """Refuse a role whose inline policies exceed IAM's quota, as CloudFormation's create would fail."""
+    for logical_id, resource in document["Resources"].items():
+        if not isinstance(resource, dict) or resource.get("Type") != "AWS::IAM::Role":
+            continue
+        policies = resolver.resolve(role_policy_documents(document, logical_id, resolver))
+        size = sum(len(json.dumps(policy, separators=(",", ":"))) for policy in policies if isinstance(policy, dict))
+        if size > ROLE_INLINE_POLICY_LIMIT:
+            raise TemplateError(
+                f"Resources.{logical_id}: its inline policies total {size} characters, over IAM's limit of "
+                f"{ROLE_INLINE_POLICY_LIMIT} (LimitExceeded); fewer deploy targets or source repositories per stack"
+            )
+
+
+def build_role_policies(template: Template) -> Any:
+    """The resolved policies of the role the template's CodeBuild project runs its builds with."""
+    for resource in template.resources_of_type("AWS::CodeBuild::Project").values():
+        role = (resource.get("Properties") or {}).get("ServiceRole")
+        role_id = (role.get("Fn::GetAtt") or [None])[0] if isinstance(role, dict) else None
+        if role_id:
+            return template.resolver.resolve(role_policy_documents(template.document, str(role_id), template.resolver))
+    return None
 
 
 def _standalone_rules(
@@ -503,17 +627,50 @@ def _standalone_rules(
 
 
 def load_template(
-    path: Path, parameters: dict[str, str] | None = None, configure: Callable[[Resolver], None] | None = None
+    path: Path,
+    parameters: dict[str, str] | None = None,
+    configure: Callable[[Resolver], None] | None = None,
+    stack_name: str = STACK_NAME,
 ) -> Template:
     """Read template.yaml; `configure` may set physical names (queue URLs) before anything resolves."""
-    document = load_template_document(path)
-    resolver = Resolver(document, parameters)
+    resolver = Resolver(load_template_document(path), parameters, stack_name)
+    document = resolver.document  # the loops expanded
     if configure is not None:
         configure(resolver)
     functions: dict[str, FunctionSpec] = {}
     for logical_id, resource in document["Resources"].items():
         if isinstance(resource, dict) and resource.get("Type") == "AWS::Serverless::Function":
             functions[logical_id] = _function_spec(path.parent, document, resolver, logical_id)
+    check_role_policy_sizes(document, resolver)
     rules = [rule for spec in functions.values() for rule in spec.rules]
     rules += _standalone_rules(document, resolver, functions)
     return Template(path=path, document=document, resolver=resolver, functions=functions, rules=rules)
+
+
+def expanded_document(template_path: Path, config_path: Path, stack_name: str = STACK_NAME) -> dict[str, Any]:
+    """The template as CloudFormation sees it for a pipeline.yaml: loops expanded, parameters as defaults."""
+    from ecr_pipeline.config import load_config
+    from ecr_pipeline.stack import stack_parameters
+
+    parameters = stack_parameters(load_config(config_path))
+    resolver = Resolver(load_template_document(template_path), parameters, stack_name)
+    document = json.loads(json.dumps(resolver.document))
+    document["Transform"] = [name for name in _transforms(document) if name != "AWS::LanguageExtensions"]
+    for name, value in parameters.items():
+        document["Parameters"][name]["Default"] = value
+    return document
+
+
+def _transforms(document: dict[str, Any]) -> list[str]:
+    transform = document.get("Transform") or []
+    return [transform] if isinstance(transform, str) else [str(name) for name in transform]
+
+
+if __name__ == "__main__":
+    import sys
+
+    if len(sys.argv) != 4:
+        raise SystemExit("usage: python -m emulator.template TEMPLATE PIPELINE_YAML OUT")
+    out = Path(sys.argv[3])
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(expanded_document(Path(sys.argv[1]), Path(sys.argv[2])), indent=1), encoding="utf-8")

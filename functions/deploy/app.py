@@ -21,12 +21,12 @@ from ecr_pipeline.observability import logger, metrics, reject_malformed
 from ecr_pipeline.settings import load_pipeline_config, load_settings
 
 settings = load_settings("ledger_table", "idempotency_table")
-config = load_pipeline_config(settings.config_path)
+config = load_pipeline_config(settings.config_path, settings.ecr_repository_prefix)
 services = DeployServices(
     ecs=Ecs(),
     codedeploy=CodeDeploy(),
     ledger=Ledger(settings.ledger_table),
-    publisher=EventPublisher(settings.event_source, settings.event_bus_name),
+    publisher=EventPublisher(settings.event_source, settings.event_bus_name, stack=settings.stack_name),
     # Without a retry queue a busy group raises, and Lambda's async retries take over.
     retry_queue=DeployRetryQueue(settings.deploy_retry_queue_url) if settings.deploy_retry_queue_url else None,
 )

@@ -25,7 +25,7 @@ from ecr_pipeline.observability import logger, metrics, reject_malformed
 from ecr_pipeline.settings import load_pipeline_config, load_settings
 
 settings = load_settings("topic_arn", "ledger_table", "idempotency_table")
-config = load_pipeline_config(settings.config_path)
+config = load_pipeline_config(settings.config_path, settings.ecr_repository_prefix)
 channels: dict[str, Channel] = {"sns": SnsChannel(NotificationTopic(settings.topic_arn))}
 if settings.slack_webhook_secret_arn:
     # Imported only where Slack is configured: slack_sdk adds about 20 ms to a cold start.

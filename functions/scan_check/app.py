@@ -19,11 +19,11 @@ from ecr_pipeline.observability import logger, metrics, reject_malformed
 from ecr_pipeline.settings import load_pipeline_config, load_settings
 
 settings = load_settings("ledger_table", "idempotency_table")
-config = load_pipeline_config(settings.config_path)
+config = load_pipeline_config(settings.config_path, settings.ecr_repository_prefix)
 services = ScanServices(
     ecr=Ecr(),
     ledger=Ledger(settings.ledger_table),
-    publisher=EventPublisher(settings.event_source, settings.event_bus_name),
+    publisher=EventPublisher(settings.event_source, settings.event_bus_name, stack=settings.stack_name),
 )
 # Keyed on the scan outcome for the digest: a redelivery or a second identical scan event acts once.
 idempotency = idempotency_config()

@@ -20,13 +20,13 @@ from ecr_pipeline.observability import logger, metrics, reject_malformed
 from ecr_pipeline.settings import load_pipeline_config, load_settings
 
 settings = load_settings("ledger_table", "idempotency_table", "codebuild_project")
-config = load_pipeline_config(settings.config_path)
+config = load_pipeline_config(settings.config_path, settings.ecr_repository_prefix)
 services = BuildServices(
     codecommit=CodeCommit(),
     codebuild=CodeBuild(),
     ecr=Ecr(),
     ledger=Ledger(settings.ledger_table),
-    publisher=EventPublisher(settings.event_source, settings.event_bus_name),
+    publisher=EventPublisher(settings.event_source, settings.event_bus_name, stack=settings.stack_name),
     project=settings.codebuild_project,
 )
 # Keyed on the delivery's event id(s): a redelivered push acts once.

@@ -18,11 +18,11 @@ from ecr_pipeline.observability import logger, metrics, reject_malformed
 from ecr_pipeline.settings import load_pipeline_config, load_settings
 
 settings = load_settings("ledger_table", "idempotency_table")
-config = load_pipeline_config(settings.config_path)
+config = load_pipeline_config(settings.config_path, settings.ecr_repository_prefix)
 services = TagServices(
     ecr=Ecr(),
     ledger=Ledger(settings.ledger_table),
-    publisher=EventPublisher(settings.event_source, settings.event_bus_name),
+    publisher=EventPublisher(settings.event_source, settings.event_bus_name, stack=settings.stack_name),
 )
 # Keyed on the business fact (digest and tag; digest and verdict; digest and push): a redelivery
 # and a second event stating the same fact both act once.

@@ -82,6 +82,19 @@ def test_promoted_main_registers_a_revision_pinned_by_digest_and_starts_a_blue_g
     )
 
 
+def test_the_new_revision_runs_with_the_roles_pipeline_yaml_names(aws: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    # Given a service whose task definition has no task role (make_ecs_service)
+    deploy = load_function("deploy", monkeypatch)
+
+    deploy.invoke(promoted())
+
+    (started,) = deploy.details("Deployment Started")
+    revision = boto3.client("ecs").describe_task_definition(taskDefinition=started["task_definition_arn"])
+    definition = revision["taskDefinition"]
+    assert definition["taskRoleArn"] == "arn:aws:iam::123456789012:role/demo-app-task"
+    assert definition["executionRoleArn"] == "arn:aws:iam::123456789012:role/demo-app-task-execution"
+
+
 def test_environment_records_the_deployed_push(aws: str, monkeypatch: pytest.MonkeyPatch) -> None:
     deploy = load_function("deploy", monkeypatch)
 
@@ -263,6 +276,8 @@ def test_missing_container_in_the_task_definition_fails_with_its_name(
         "container_port": 8080,
         "codedeploy_application": "demo-app",
         "deployment_group": "demo-app-dev",
+        "task_role": "demo-app-task",
+        "execution_role": "demo-app-task-execution",
     }
     deploy = load_function("deploy", monkeypatch, write_config(tmp_path, {"deploy": [target]}))
 

@@ -99,3 +99,59 @@ def test_compiling_an_invalid_file_fails_naming_the_field(tmp_path: Path) -> Non
     with pytest.raises(ConfigError, match=r"deploy\[0\]\.container_port"):
         compile_config(bad, tmp_path / "pipeline.json")
     assert not (tmp_path / "pipeline.json").exists()
+
+
+def deploy_target(**changes: Any) -> dict[str, Any]:
+    target = {
+        "ref": "main",
+        "environment": "dev",
+        "cluster": "demo-cluster",
+        "service": "demo-app-dev",
+        "container_name": "web",
+        "container_port": 8080,
+        "codedeploy_application": "demo-app",
+        "deployment_group": "demo-app-dev",
+        "task_role": "demo-app-task",
+        "execution_role": "demo-app-task-execution",
+    }
+    return {**target, **changes}
+
+
+def with_target(target: dict[str, Any]) -> dict[str, Any]:
+    document = minimal()
+    document["repositories"]["demo-app"]["images"]["demo-app"]["deploy"] = [target]
+    return document
+
+
+def test_a_deploy_target_names_the_roles_its_tasks_run_with() -> None:
+    (target,) = parse_config(with_target(deploy_target())).deploy_targets()
+    assert (target.task_role, target.execution_role) == ("demo-app-task", "demo-app-task-execution")
+
+
+@pytest.mark.parametrize("field", ["task_role", "execution_role"])
+def test_a_deploy_target_without_its_roles_is_rejected(field: str) -> None:
+    target = deploy_target()
+    del target[field]
+    with pytest.raises(ConfigError, match=rf"deploy\[0\]\.{field}: must be a non-empty string"):
+        parse_config(with_target(target))
+
+
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [("task_role", "path/role"), ("execution_role", "a,b"), ("cluster", "c/d"), ("deployment_group", "g/h")],
+)
+def test_names_that_would_break_the_stack_parameters_are_rejected(field: str, value: str) -> None:
+    with pytest.raises(ConfigError, match=rf"deploy\[0\]\.{field}: must be"):
+        parse_config(with_target(deploy_target(**{field: value})))
+
+
+def test_images_live_under_the_stacks_prefix_and_keep_their_name() -> None:
+    (image,) = parse_config(minimal(), "ecr-pipeline-dev/").images()
+    assert (image.name, image.ecr_repository) == ("demo-app", "ecr-pipeline-dev/demo-app")
+
+
+def test_image_names_that_differ_only_in_separators_are_rejected() -> None:
+    document = minimal()
+    document["repositories"]["demo-app"]["images"]["demoapp"] = {}
+    with pytest.raises(ConfigError, match=r"images\.demoapp: image name already used"):
+        parse_config(document)

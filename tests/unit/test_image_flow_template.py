@@ -6,13 +6,16 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import pytest
 from cfnlint.decode import cfn_yaml
 
 from ecr_pipeline.config import load_config
+from tests.stack import CONFIGS, function_statements, resources_for, stack
 
 ROOT = Path(__file__).resolve().parents[2]
 TEMPLATE = cfn_yaml.loads((ROOT / "template.yaml").read_text())
-RESOURCES: dict[str, Any] = TEMPLATE["Resources"]
+# The shipped configuration's stack, loops expanded (intrinsics left as written).
+RESOURCES: dict[str, Any] = stack().document["Resources"]
 CONFIG = load_config(ROOT / "pipeline.yaml")
 
 
@@ -24,6 +27,9 @@ def statements(function: str) -> Iterator[dict[str, Any]]:
     role = RESOURCES[function]["Properties"]["Role"]["Fn::GetAtt"][0]
     for policy in RESOURCES[role]["Properties"]["Policies"]:
         yield from policy["PolicyDocument"]["Statement"]
+    for resource in RESOURCES.values():
+        if resource["Type"] == "AWS::IAM::RolePolicy" and resource["Properties"]["RoleName"] == {"Ref": role}:
+            yield from resource["Properties"]["PolicyDocument"]["Statement"]
 
 
 def actions(function: str) -> set[str]:
@@ -73,20 +79,29 @@ def test_scan_check_writes_nothing_but_its_verdict() -> None:
 
 
 def test_pass_role_is_limited_to_ecs_tasks() -> None:
-    (statement,) = [s for s in statements("DeployFunction") if s["Action"] == "iam:PassRole"]
-    assert statement["Condition"]["StringEquals"]["iam:PassedToService"] == "ecs-tasks.amazonaws.com"
+    passes = [s for s in statements("DeployFunction") if s["Action"] == "iam:PassRole"]
+    assert passes
+    for statement in passes:
+        assert statement["Condition"]["StringEquals"]["iam:PassedToService"] == "ecs-tasks.amazonaws.com"
 
 
-def test_deploy_permissions_name_exactly_the_deploy_targets_of_pipeline_yaml() -> None:
-    targets = [target for image in CONFIG.repositories["demo-app"].images for target in image.deploy]
-    services = {f"service/{t.cluster}/{t.service}" for t in targets}
-    groups = {f"deploymentgroup:{t.codedeploy_application}/{t.deployment_group}" for t in targets}
-    assert {text.rsplit(":", 1)[-1] for text in resource_texts("DeployFunction", "ecs:DescribeServices")} == services
-    named_groups = {
-        "deploymentgroup:" + text.rsplit("deploymentgroup:", 1)[-1]
-        for text in resource_texts("DeployFunction", "codedeploy:CreateDeployment")
+@pytest.mark.parametrize("config", sorted(CONFIGS))
+def test_deploy_permissions_name_exactly_the_deploy_targets_of_pipeline_yaml(config: str) -> None:
+    template = stack(CONFIGS[config])
+    deploy = function_statements(template, "DeployFunction")
+    targets = load_config(CONFIGS[config]).deploy_targets()
+    arn = "arn:aws:{}:us-east-1:123456789012:{}"
+    services = {arn.format("ecs", f"service/{t.cluster}/{t.service}") for t in targets}
+    groups = {
+        arn.format("codedeploy", f"deploymentgroup:{t.codedeploy_application}/{t.deployment_group}") for t in targets
     }
-    assert named_groups == groups
+    applications = {arn.format("codedeploy", f"application:{t.codedeploy_application}") for t in targets}
+    roles = {f"arn:aws:iam::123456789012:role/{name}" for t in targets for name in (t.task_role, t.execution_role)}
+    assert resources_for(deploy, "ecs:DescribeServices") == services
+    for action in ("CreateDeployment", "ListDeployments", "GetDeployment", "BatchGetDeployments"):
+        assert resources_for(deploy, f"codedeploy:{action}") == groups
+    assert resources_for(deploy, "codedeploy:RegisterApplicationRevision") == applications
+    assert resources_for(deploy, "iam:PassRole") == roles
 
 
 def rule_patterns(function: str) -> list[dict[str, Any]]:

@@ -1,4 +1,8 @@
-"""template.yaml: least privilege, safe event delivery, and agreement with pipeline.yaml."""
+"""template.yaml: least privilege, safe event delivery, and agreement with pipeline.yaml.
+
+Read as CloudFormation creates it for a configuration (tests/stack.py): its loops expanded over
+the parameters pipeline.yaml gives it, for the shipped file and for one with a second application.
+"""
 
 from __future__ import annotations
 
@@ -11,14 +15,28 @@ import pytest
 from cfnlint.decode import cfn_yaml
 
 from ecr_pipeline.config import load_config
+from ecr_pipeline.core.naming import BUILD_TAG_FILTER
 from ecr_pipeline.core.start_build import build_environment
 from ecr_pipeline.events.codecommit import parse_push_event
+from ecr_pipeline.stack import stack_parameters
+from emulator.template import load_template
 from tests.events import load_event
+from tests.stack import (
+    CONFIGS,
+    build_statements,
+    function_statements,
+    resolved_resources,
+    resources_for,
+    stack,
+    stack_config,
+)
 
 ROOT = Path(__file__).resolve().parents[2]
 TEMPLATE = cfn_yaml.loads((ROOT / "template.yaml").read_text())
 CONFIG = load_config(ROOT / "pipeline.yaml")
-RESOURCES: dict[str, Any] = TEMPLATE["Resources"]
+# The shipped configuration's stack, loops expanded (intrinsics left as written).
+RESOURCES: dict[str, Any] = stack().document["Resources"]
+ARN = "arn:aws:{service}:us-east-1:123456789012:{resource}"
 
 # Actions that AWS documents as supporting no resource-level permissions: only these may use "*".
 ACTIONS_WITHOUT_RESOURCE_LEVEL = {
@@ -35,6 +53,9 @@ def policy_statements() -> Iterator[tuple[str, dict[str, Any]]]:
             for policy in resource["Properties"].get("Policies", []):
                 for statement in policy["PolicyDocument"]["Statement"]:
                     yield name, statement
+        if resource["Type"] == "AWS::IAM::RolePolicy":
+            for statement in resource["Properties"]["PolicyDocument"]["Statement"]:
+                yield name, statement
 
 
 def role_of(function: str) -> dict[str, Any]:
@@ -86,30 +107,95 @@ def test_every_function_logs_only_to_its_own_log_group(name: str) -> None:
     assert log_resources == [{"Fn::GetAtt": [log_group, "Arn"]}]
 
 
-def test_ecr_repositories_in_template_are_those_in_pipeline_yaml() -> None:
-    in_template = {r["Properties"]["RepositoryName"] for r in RESOURCES.values() if r["Type"] == "AWS::ECR::Repository"}
-    assert in_template == set(CONFIG.ecr_repositories())
+def test_template_names_no_application() -> None:
+    text = (ROOT / "template.yaml").read_text()
+    for repository in CONFIG.repositories.values():
+        for image in repository.images:
+            names = {repository.name, image.name}
+            for target in image.deploy:
+                names |= {target.cluster, target.service, target.codedeploy_application, target.deployment_group}
+                names |= {target.task_role, target.execution_role}
+            assert not [name for name in names if re.search(rf"(?<![\w-]){re.escape(name)}(?![\w-])", text)]
 
 
-def test_codecommit_permissions_name_only_configured_repositories() -> None:
-    named: set[str] = set()
-    for _, statement in policy_statements():
-        for resource in as_list(statement["Resource"]):
-            text = resource.get("Fn::Sub", "") if isinstance(resource, dict) else str(resource)
-            named.update(re.findall(r":codecommit:.*:([\w.-]+)$", str(text)))
-    assert named == set(CONFIG.repositories)
+@pytest.mark.parametrize("config", sorted(CONFIGS))
+def test_ecr_repositories_are_the_images_of_pipeline_yaml_under_the_stack_name(config: str) -> None:
+    repositories = resolved_resources(stack(CONFIGS[config]), "AWS::ECR::Repository")
+    names = {properties["RepositoryName"] for properties in repositories.values()}
+    assert names == set(stack_config(CONFIGS[config]).ecr_repositories())
+    assert all(name.startswith("ecr-pipeline-dev/") for name in names)
+
+
+@pytest.mark.parametrize("config", sorted(CONFIGS))
+def test_codecommit_permissions_name_exactly_the_configured_repositories(config: str) -> None:
+    template = stack(CONFIGS[config])
+    expected = {ARN.format(service="codecommit", resource=name) for name in load_config(CONFIGS[config]).repositories}
+    assert resources_for(build_statements(template), "codecommit:GitPull") == expected
+    for action in ("codecommit:GetCommit", "codecommit:GetDifferences"):
+        assert resources_for(function_statements(template, "StartBuildFunction"), action) == expected
+
+
+@pytest.mark.parametrize("config", sorted(CONFIGS))
+def test_ecr_permissions_reach_only_the_stacks_own_repositories(config: str) -> None:
+    template = stack(CONFIGS[config])
+    own = {ARN.format(service="ecr", resource="repository/ecr-pipeline-dev/*")}
+    assert resources_for(build_statements(template), "ecr:PutImage") == own
+    for function, action in (
+        ("StartBuildFunction", "ecr:DescribeImages"),
+        ("TagImageFunction", "ecr:PutImage"),
+        ("ScanCheckFunction", "ecr:DescribeImageScanFindings"),
+    ):
+        assert resources_for(function_statements(template, function), action) == own
+
+
+@pytest.mark.parametrize("config", sorted(CONFIGS))
+def test_rules_hear_only_configured_repositories_and_the_stacks_own_events(config: str) -> None:
+    template = stack(CONFIGS[config])
+    sources = set(load_config(CONFIGS[config]).repositories)
+    for rule in template.rules:
+        pattern = rule.pattern
+        detail = pattern.get("detail") or {}
+        if pattern["source"] == ["aws.codecommit"]:
+            assert set(detail["repositoryName"]) == sources
+        elif pattern["source"] == ["aws.ecr"]:
+            assert detail["repository-name"] == [{"prefix": "ecr-pipeline-dev/"}]
+        elif pattern["source"] == ["aws.inspector2"]:
+            assert detail["repository-name"] == [
+                {"prefix": ARN.format(service="ecr", resource="repository/ecr-pipeline-dev/")}
+            ]
+        elif pattern["source"] == ["ecr-pipeline"]:
+            assert detail["stack"] == ["ecr-pipeline-dev"]
 
 
 def test_ecr_repositories_are_private_scanned_encrypted_and_expire_untagged_images() -> None:
-    for resource in RESOURCES.values():
-        if resource["Type"] != "AWS::ECR::Repository":
-            continue
-        properties = resource["Properties"]
+    repositories = resolved_resources(stack(CONFIGS["two-applications"]), "AWS::ECR::Repository")
+    assert repositories
+    for properties in repositories.values():
         assert properties["ImageScanningConfiguration"]["ScanOnPush"] is True
         assert properties["EncryptionConfiguration"]["EncryptionType"] == "KMS"
-        assert properties["ImageTagMutability"] == "IMMUTABLE_WITH_EXCLUSION"
         lifecycle = properties["LifecyclePolicy"]["LifecyclePolicyText"]
         assert '"tagStatus": "untagged"' in lifecycle and '"buildcache"' in lifecycle
+
+
+def test_build_tags_are_immutable_and_every_other_tag_can_move() -> None:
+    (properties, *_) = resolved_resources(stack(), "AWS::ECR::Repository").values()
+    assert properties["ImageTagMutability"] == "MUTABLE_WITH_EXCLUSION"
+    filters = [
+        item["ImageTagMutabilityExclusionFilterValue"] for item in properties["ImageTagMutabilityExclusionFilters"]
+    ]
+    # The template's default is the layer's build-tag shape: the tags start_build pushes.
+    assert filters == [BUILD_TAG_FILTER]
+
+
+@pytest.mark.parametrize("filters", ["sha-*", "sha-*,v*", "sha-*,a*,b*,c*,d*"])
+def test_one_to_five_immutable_tag_filters_are_accepted(filters: str) -> None:
+    parameters = {"ImmutableTagFilters": filters, **stack_parameters_of(CONFIGS["shipped"])}
+    template = load_template(ROOT / "template.yaml", parameters, stack_name="ecr-pipeline-dev")
+    (properties, *_) = resolved_resources(template, "AWS::ECR::Repository").values()
+    values = [
+        item["ImageTagMutabilityExclusionFilterValue"] for item in properties["ImageTagMutabilityExclusionFilters"]
+    ]
+    assert values == filters.split(",")
 
 
 @pytest.mark.parametrize("name", sorted(functions()))
@@ -161,6 +247,10 @@ def test_build_project_logs_in_builds_tags_and_pushes() -> None:
         "org.opencontainers.image.created",
     ):
         assert label in buildspec
+
+
+def stack_parameters_of(config_path: Path) -> dict[str, str]:
+    return stack_parameters(load_config(config_path))
 
 
 def test_build_overrides_start_build_sets_are_declared_by_the_project() -> None:

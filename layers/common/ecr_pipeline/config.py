@@ -20,6 +20,12 @@ CHANNELS = ("sns", "slack")
 # ECR repository names: lowercase, digits, and separators, optionally namespaced with "/".
 _ECR_NAME = re.compile(r"^(?:[a-z0-9]+(?:[._-][a-z0-9]+)*/)*[a-z0-9]+(?:[._-][a-z0-9]+)*$")
 _CODECOMMIT_NAME = re.compile(r"^[\w.-]{1,100}$")
+# IAM role names (no path); a comma would split the stack parameter the name is passed in.
+_ROLE_NAME = re.compile(r"^[\w+=.@-]{1,64}$")
+# ECS cluster and service names.
+_ECS_NAME = re.compile(r"^[A-Za-z0-9_-]{1,255}$")
+# CodeDeploy application and deployment group names, less the separators of stack parameters.
+_CODEDEPLOY_NAME = re.compile(r"^[\w.+=@-]{1,100}$")
 
 
 class ConfigError(ValueError):
@@ -64,9 +70,13 @@ class DeployTarget(NamedTuple):
     container_port: int
     codedeploy_application: str
     deployment_group: str
+    # IAM role names the deployed tasks get (taskRoleArn) and start with (executionRoleArn).
+    task_role: str = ""
+    execution_role: str = ""
 
 
 class ImageConfig(NamedTuple):
+    # The ECR repository the stack made for this image: its name in pipeline.yaml under the stack's prefix.
     ecr_repository: str
     codecommit_repository: str
     dockerfile: str = "Dockerfile"
@@ -77,6 +87,8 @@ class ImageConfig(NamedTuple):
     promote: PromoteRules = PromoteRules()
     scan: ScanPolicy = ScanPolicy()
     deploy: tuple[DeployTarget, ...] = ()
+    # The image's key in pipeline.yaml (ecr_repository without the stack's prefix).
+    name: str = ""
 
 
 class RepositoryConfig(NamedTuple):
@@ -92,6 +104,8 @@ class RepositoryConfig(NamedTuple):
 
 class PipelineConfig(NamedTuple):
     repositories: dict[str, RepositoryConfig]
+    # Prepended to every image name to make its ECR repository name: "<stack name>/" in a stack.
+    ecr_repository_prefix: str = ""
 
     def repository(self, codecommit_repository: str) -> RepositoryConfig | None:
         return self.repositories.get(codecommit_repository)
@@ -106,6 +120,12 @@ class PipelineConfig(NamedTuple):
 
     def ecr_repositories(self) -> list[str]:
         return [image.ecr_repository for repo in self.repositories.values() for image in repo.images]
+
+    def images(self) -> list[ImageConfig]:
+        return [image for repo in self.repositories.values() for image in repo.images]
+
+    def deploy_targets(self) -> list[DeployTarget]:
+        return [target for image in self.images() for target in image.deploy]
 
 
 # --- validation helpers: each takes the dotted path of the value it checks ---------------
@@ -225,6 +245,17 @@ _DEPLOY_FIELDS = {
     "container_port",
     "codedeploy_application",
     "deployment_group",
+    "task_role",
+    "execution_role",
+}
+# Names that become parts of ARNs in the stack's IAM policies: each with the shape AWS allows.
+_DEPLOY_NAME_SHAPES = {
+    "cluster": (_ECS_NAME, "an ECS cluster name (letters, digits, - and _)"),
+    "service": (_ECS_NAME, "an ECS service name (letters, digits, - and _)"),
+    "codedeploy_application": (_CODEDEPLOY_NAME, "a CodeDeploy application name (letters, digits, . _ + = @ -)"),
+    "deployment_group": (_CODEDEPLOY_NAME, "a CodeDeploy deployment group name (letters, digits, . _ + = @ -)"),
+    "task_role": (_ROLE_NAME, "an IAM role name without a path (letters, digits, + = . @ _ -)"),
+    "execution_role": (_ROLE_NAME, "an IAM role name without a path (letters, digits, + = . @ _ -)"),
 }
 
 
@@ -242,6 +273,9 @@ def _deploy(value: Any, path: str) -> tuple[DeployTarget, ...]:
         if isinstance(port, bool) or not isinstance(port, int) or not 0 < port < 65536:
             raise ConfigError(f"{item_path}.container_port", f"must be a port number 1-65535, got {port!r}")
         strings = {name: _string(item.get(name), f"{item_path}.{name}") for name in _DEPLOY_FIELDS - {"container_port"}}
+        for name, (shape, what) in _DEPLOY_NAME_SHAPES.items():
+            if not shape.match(strings[name]):
+                raise ConfigError(f"{item_path}.{name}", f"must be {what}, got {strings[name]!r}")
         targets.append(DeployTarget(container_port=port, **strings))
     return tuple(targets)
 
@@ -263,14 +297,15 @@ def _notify(value: Any, path: str) -> dict[str, tuple[str, ...]]:
     return routes
 
 
-def _image(name: str, value: Any, path: str, codecommit_repository: str) -> ImageConfig:
-    if not _ECR_NAME.match(name) or len(name) > 256:
+def _image(name: str, value: Any, path: str, codecommit_repository: str, prefix: str) -> ImageConfig:
+    if not _ECR_NAME.match(name) or len(prefix + name) > 256:
         raise ConfigError(path, "is not a valid ECR repository name (lowercase letters, digits, . _ - /)")
     raw = _mapping(value, path)
     _known_keys(raw, path, {"dockerfile", "context", "buildspec", "paths", "paths_ignore", "promote", "scan", "deploy"})
     buildspec = raw.get("buildspec")
     return ImageConfig(
-        ecr_repository=name,
+        ecr_repository=prefix + name,
+        name=name,
         codecommit_repository=codecommit_repository,
         dockerfile=_string(raw.get("dockerfile"), f"{path}.dockerfile", default="Dockerfile"),
         context=_string(raw.get("context"), f"{path}.context", default="."),
@@ -283,7 +318,7 @@ def _image(name: str, value: Any, path: str, codecommit_repository: str) -> Imag
     )
 
 
-def _repository(name: str, value: Any, path: str) -> RepositoryConfig:
+def _repository(name: str, value: Any, path: str, prefix: str) -> RepositoryConfig:
     if not _CODECOMMIT_NAME.match(name):
         raise ConfigError(path, "is not a valid CodeCommit repository name")
     raw = _mapping(value, path)
@@ -300,14 +335,16 @@ def _repository(name: str, value: Any, path: str) -> RepositoryConfig:
         supersede=_bool(raw.get("supersede"), f"{path}.supersede", True),
         notify=_notify(raw.get("notify"), f"{path}.notify"),
         images=tuple(
-            _image(str(image_name), image_raw, f"{path}.images.{image_name}", name)
+            _image(str(image_name), image_raw, f"{path}.images.{image_name}", name, prefix)
             for image_name, image_raw in images_raw.items()
         ),
     )
 
 
-def parse_config(document: Any) -> PipelineConfig:
-    """Validate a parsed pipeline.yaml document."""
+def parse_config(document: Any, ecr_repository_prefix: str = "") -> PipelineConfig:
+    """Validate a parsed pipeline.yaml document; images live in ECR under `ecr_repository_prefix`."""
+    if ecr_repository_prefix and not _ECR_NAME.match(ecr_repository_prefix + "x"):
+        raise ConfigError("ecr_repository_prefix", f"is not a valid ECR name prefix: {ecr_repository_prefix!r}")
     raw = _mapping(document, "pipeline.yaml")
     _known_keys(raw, "pipeline.yaml", {"version", "repositories"})
     if raw.get("version") != 1:
@@ -316,18 +353,61 @@ def parse_config(document: Any) -> PipelineConfig:
     if not repositories_raw:
         raise ConfigError("repositories", "must name at least one CodeCommit repository")
     repositories = {
-        str(name): _repository(str(name), value, f"repositories.{name}") for name, value in repositories_raw.items()
+        str(name): _repository(str(name), value, f"repositories.{name}", ecr_repository_prefix)
+        for name, value in repositories_raw.items()
     }
     seen: dict[str, str] = {}
     for repo in repositories.values():
         for image in repo.images:
-            if image.ecr_repository in seen:
+            # Template logical ids keep only letters and digits of a name: those must differ too.
+            key = logical_key(image.name)
+            if key in seen:
                 raise ConfigError(
-                    f"repositories.{repo.name}.images.{image.ecr_repository}",
-                    f"ECR repository already used by repositories.{seen[image.ecr_repository]}",
+                    f"repositories.{repo.name}.images.{image.name}",
+                    f"image name already used by repositories.{seen[key]}"
+                    " (names differing only in . _ - / count as one)",
                 )
-            seen[image.ecr_repository] = repo.name
-    return PipelineConfig(repositories=repositories)
+            seen[key] = repo.name
+    _unique_keys(repositories)
+    return PipelineConfig(repositories=repositories, ecr_repository_prefix=ecr_repository_prefix)
+
+
+def logical_key(name: str) -> str:
+    """A name as CloudFormation's Fn::ForEach `&{...}` puts it in a logical id: letters and digits only."""
+    return re.sub(r"[^A-Za-z0-9]", "", name)
+
+
+def _unique_keys(repositories: dict[str, RepositoryConfig]) -> None:
+    """Repositories and deploy targets each become stack resources named by their letters and digits."""
+    seen: dict[str, str] = {}
+    for repo in repositories.values():
+        key = logical_key(repo.name)
+        if key in seen:
+            raise ConfigError(f"repositories.{repo.name}", f"differs only in . _ - from repositories.{seen[key]}")
+        seen[key] = repo.name
+    targets: dict[str, str] = {}
+    for repo in repositories.values():
+        for image in repo.images:
+            for index, target in enumerate(image.deploy):
+                path = f"repositories.{repo.name}.images.{image.name}.deploy[{index}]"
+                key = logical_key(deploy_target_item(target))
+                if key in targets and targets[key] != deploy_target_item(target):
+                    raise ConfigError(path, f"its names differ only in . _ - from {targets[key]!r}")
+                targets[key] = deploy_target_item(target)
+
+
+def deploy_target_item(target: DeployTarget) -> str:
+    """One deploy target as the stack's DeployTargets parameter lists it: cluster/service/application/group/roles."""
+    return "/".join(
+        (
+            target.cluster,
+            target.service,
+            target.codedeploy_application,
+            target.deployment_group,
+            target.task_role,
+            target.execution_role,
+        )
+    )
 
 
 def read_document(path: str | Path) -> Any:
@@ -347,8 +427,8 @@ def read_document(path: str | Path) -> Any:
         raise ConfigError("pipeline.yaml", f"is not valid YAML: {error}") from None
 
 
-def load_config(path: str | Path) -> PipelineConfig:
-    return parse_config(read_document(path))
+def load_config(path: str | Path, ecr_repository_prefix: str = "") -> PipelineConfig:
+    return parse_config(read_document(path), ecr_repository_prefix)
 
 
 def compile_config(source: str | Path, destination: str | Path) -> PipelineConfig:

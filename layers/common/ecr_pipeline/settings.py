@@ -33,6 +33,10 @@ class Settings(NamedTuple):
     topic_arn: str = ""
     slack_webhook_secret_arn: str = ""
     deploy_retry_queue_url: str = ""
+    # The stack this function belongs to: its events carry it, its rules hear only it.
+    stack_name: str = ""
+    # "<stack name>/": the stack's ECR repositories are the image names of pipeline.yaml under it.
+    ecr_repository_prefix: str = ""
 
 
 _FIELDS = {
@@ -42,6 +46,8 @@ _FIELDS = {
     "topic_arn": "TOPIC_ARN",
     "slack_webhook_secret_arn": "SLACK_WEBHOOK_SECRET_ARN",
     "deploy_retry_queue_url": "DEPLOY_RETRY_QUEUE_URL",
+    "stack_name": "PIPELINE_STACK",
+    "ecr_repository_prefix": "ECR_REPOSITORY_PREFIX",
 }
 
 
@@ -65,6 +71,6 @@ def load_settings(*required: str) -> Settings:
 
 
 @cache
-def load_pipeline_config(path: str) -> PipelineConfig:
+def load_pipeline_config(path: str, ecr_repository_prefix: str = "") -> PipelineConfig:
     """pipeline.yaml, parsed once per process (a Lambda execution environment)."""
-    return load_config(path)
+    return load_config(path, ecr_repository_prefix)

@@ -13,12 +13,16 @@ class PublishFailed(RuntimeError):
 
 
 class EventPublisher:
-    def __init__(self, source: str, bus_name: str = "default", events_client: Any = None) -> None:
+    def __init__(self, source: str, bus_name: str = "default", events_client: Any = None, stack: str = "") -> None:
         self._source = source
         self._bus_name = bus_name
+        self._stack = stack
         self._client = events_client or client("events")
 
     def publish(self, detail_type: str, detail: dict[str, Any], resources: list[str] | None = None) -> None:
+        if self._stack:
+            # Every stack's rules match on it, so two stacks in one account never act on each other's events.
+            detail = {**detail, "stack": self._stack}
         entry: dict[str, Any] = {
             "Source": self._source,
             "DetailType": detail_type,

@@ -96,9 +96,27 @@ _REGISTRABLE = (
 )
 
 
-def revision_with_image(definition: dict[str, Any], container_name: str, image: str) -> dict[str, Any]:
-    """register_task_definition arguments: the current definition with one container's image replaced."""
+def role_arn(task_definition_arn: str, role_name: str) -> str:
+    """The ARN of a role of the task definition's own partition and account."""
+    parts = task_definition_arn.split(":")
+    if len(parts) < 6 or parts[0] != "arn":
+        raise ValueError(f"not a task definition ARN: {task_definition_arn!r}")
+    return f"arn:{parts[1]}:iam::{parts[4]}:role/{role_name}"
+
+
+def revision_with_image(
+    definition: dict[str, Any], container_name: str, image: str, target: DeployTarget | None = None
+) -> dict[str, Any]:
+    """register_task_definition arguments: the current definition with one container's image replaced.
+
+    With a target, its configured roles replace the definition's: pipeline.yaml says which roles an
+    application runs with, and those are the only ones deploy may pass.
+    """
     revision = {key: definition[key] for key in _REGISTRABLE if definition.get(key) not in (None, [], {})}
+    if target is not None and definition.get("taskDefinitionArn"):
+        for key, name in (("taskRoleArn", target.task_role), ("executionRoleArn", target.execution_role)):
+            if name:
+                revision[key] = role_arn(str(definition["taskDefinitionArn"]), name)
     containers = [dict(container) for container in definition.get("containerDefinitions", [])]
     names = [container.get("name") for container in containers]
     if container_name not in names:
