@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import ClientError
 
+from ecr_pipeline.core.naming import commit_of_build_tag
 from emulator.front import ApiCall
 from emulator.template import ACCOUNT_ID, REGION
 
@@ -135,8 +136,8 @@ class EcrEvents:
         tags = ecr.describe_images(repositoryName=repository, imageIds=[{"imageDigest": digest}])["imageDetails"][
             0
         ].get("imageTags", [])
-        # The build tag (the commit id) says which commit's findings the scenario chose.
-        commit = next((item for item in [tag, *tags] if len(item) == 40), tag)
+        # The build tag (`sha-<commit>`) says which commit's findings the scenario chose.
+        commit = next((found for found in map(commit_of_build_tag, [tag, *tags]) if found), tag)
         result = self.result_for(commit)
         self._store_findings(repository, digest, tags, result, scanning)
         counts = result.counts()

@@ -5,6 +5,8 @@ from __future__ import annotations
 import sys
 from typing import Any, TextIO
 
+from ecr_pipeline.core.naming import BUILD_TAG_PREFIX, commit_of_build_tag
+
 _MARKS = {"acted": "+", "ignored": "-", "rejected": "x", "failed": "!"}
 
 
@@ -37,6 +39,8 @@ def _event_label(event: dict[str, Any]) -> str:
     hint = next((str(item) for item in hints if item), "")
     if len(hint) == 40 and all(character in "0123456789abcdef" for character in hint):
         hint = hint[:8]  # a commit id
+    elif commit_of_build_tag(hint):
+        hint = hint[: len(BUILD_TAG_PREFIX) + 8]  # a build tag
     detail_type = str(event.get("detail-type"))
     return _SHORT_TYPES.get(detail_type, detail_type) + (f" [{hint[:40]}]" if hint else "")
 

@@ -23,3 +23,20 @@ def load_event(name: str, **detail_overrides: Any) -> dict[str, Any]:
     if detail_overrides:
         event["detail"].update(detail_overrides)
     return event
+
+
+def oci_manifest(*layer_digests: str) -> str:
+    """An OCI image manifest (as ECR stores it) with the given layer digests."""
+    layers = [
+        {"mediaType": "application/vnd.oci.image.layer.v1.tar+gzip", "size": 1, "digest": digest}
+        for digest in layer_digests
+    ]
+    config = {"digest": "sha256:" + "c" * 64, "size": 1, "mediaType": "application/vnd.oci.image.config.v1+json"}
+    return json.dumps(
+        {
+            "schemaVersion": 2,
+            "mediaType": "application/vnd.oci.image.manifest.v1+json",
+            "config": config,
+            "layers": layers,
+        }
+    )

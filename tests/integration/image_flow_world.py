@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -17,6 +18,7 @@ import yaml
 
 from ecr_pipeline.adapters import clients
 from ecr_pipeline.adapters.ledger import Ledger, PushRecord
+from ecr_pipeline.core.naming import BUILD_TAG_FILTER, build_tag
 from tests.handlers import FakeLambdaContext, load_handler
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -24,19 +26,27 @@ ACCOUNT = "123456789012"
 REGION = "us-east-1"
 REPOSITORY_URI = f"{ACCOUNT}.dkr.ecr.{REGION}.amazonaws.com/demo-app"
 COMMIT = "a3b2c1d0e9f8a7b6c5d4e3f2a1b0c9d8e7f6a5b4"
+BUILD_TAG = build_tag(COMMIT)
 SERVICES = ("dynamodb", "ecr", "events", "ecs", "codedeploy", "sqs")
 
 
 def make_repository(scan_on_push: bool = True, mutability: str = "MUTABLE") -> None:
+    """The demo-app repository; `MUTABLE_WITH_EXCLUSION` keeps build tags immutable, as the template does."""
+    exclusion: dict[str, Any] = {}
+    if mutability.endswith("_WITH_EXCLUSION"):
+        # moto matches an exclusion filter as a regular expression, ECR as a wildcard: the regex of BUILD_TAG_FILTER.
+        pattern = "^" + ".*".join(re.escape(part) for part in BUILD_TAG_FILTER.split("*")) + "$"
+        exclusion["imageTagMutabilityExclusionFilters"] = [{"filterType": "WILDCARD", "filter": pattern}]
     boto3.client("ecr").create_repository(
         repositoryName="demo-app",
         imageScanningConfiguration={"scanOnPush": scan_on_push},
         imageTagMutability=mutability,
+        **exclusion,
     )
 
 
 def put_build_image(commit: str = COMMIT) -> str:
-    """Push an image manifest tagged with the commit id, as the build does; returns its digest."""
+    """Push an image manifest tagged with the commit's build tag, as the build does; returns its digest."""
     manifest = json.dumps(
         {
             "schemaVersion": 2,
@@ -56,7 +66,9 @@ def put_build_image(commit: str = COMMIT) -> str:
             ],
         }
     )
-    response = boto3.client("ecr").put_image(repositoryName="demo-app", imageManifest=manifest, imageTag=commit)
+    response = boto3.client("ecr").put_image(
+        repositoryName="demo-app", imageManifest=manifest, imageTag=build_tag(commit)
+    )
     return str(response["image"]["imageId"]["imageDigest"])
 
 

@@ -16,7 +16,8 @@ import pytest
 from botocore.stub import ANY, Stubber
 from moto import mock_aws
 
-from tests.events import load_event
+from ecr_pipeline.core.naming import build_tag
+from tests.events import load_event, oci_manifest
 from tests.handlers import FakeLambdaContext, create_pipeline_tables, load_handler
 
 COMMIT_A = "5f1c2b9e8d7a6f5e4d3c2b1a0f9e8d7c6b5a4f3e"
@@ -122,19 +123,10 @@ def harness(monkeypatch: pytest.MonkeyPatch) -> Iterator[Harness]:
 
 
 def put_build_image(commit: str) -> str:
-    manifest = json.dumps(
-        {
-            "schemaVersion": 2,
-            "mediaType": "application/vnd.oci.image.manifest.v1+json",
-            "config": {
-                "digest": "sha256:" + "c" * 64,
-                "size": 1,
-                "mediaType": "application/vnd.oci.image.config.v1+json",
-            },
-            "layers": [],
-        }
+    manifest = oci_manifest()
+    response = boto3.client("ecr").put_image(
+        repositoryName="demo-app", imageManifest=manifest, imageTag=build_tag(commit)
     )
-    response = boto3.client("ecr").put_image(repositoryName="demo-app", imageManifest=manifest, imageTag=commit)
     return str(response["image"]["imageId"]["imageDigest"])
 
 
@@ -150,7 +142,7 @@ def test_branch_push_starts_one_build_with_the_commit_and_overrides(harness: Har
     assert request["sourceLocationOverride"] == "https://git-codecommit.us-east-1.amazonaws.com/v1/repos/demo-app"
     overrides = {item["name"]: item["value"] for item in request["environmentVariablesOverride"]}
     assert overrides["ECR_REPOSITORY_URI"] == "123456789012.dkr.ecr.us-east-1.amazonaws.com/demo-app"
-    assert overrides["IMAGE_TAG"] == COMMIT_B and overrides["SOURCE_BRANCH"] == "main"
+    assert overrides["IMAGE_TAG"] == f"sha-{COMMIT_B}" and overrides["SOURCE_BRANCH"] == "main"
     assert request["idempotencyToken"]
     (started,) = harness.details("Build Started")
     assert started["author"] == "Ada Lovelace" and started["message"] == "Add login page"

@@ -11,9 +11,11 @@ from botocore.stub import ANY, Stubber
 from moto import mock_aws
 
 from ecr_pipeline.adapters.ledger import Ledger
+from ecr_pipeline.core.naming import build_tag
 from tests.events import load_event
 from tests.handlers import create_pipeline_tables
 from tests.integration.image_flow_world import (
+    BUILD_TAG,
     COMMIT,
     REPOSITORY_URI,
     load_function,
@@ -32,7 +34,7 @@ def aws() -> Iterator[None]:
         yield
 
 
-def push_event(digest: str, tag: str | None = COMMIT) -> dict:  # type: ignore[type-arg]
+def push_event(digest: str, tag: str | None = BUILD_TAG) -> dict:  # type: ignore[type-arg]
     event = load_event("ecr_push_build_tag", **{"image-digest": digest})
     if tag is None:
         del event["detail"]["image-tag"]
@@ -43,7 +45,7 @@ def push_event(digest: str, tag: str | None = COMMIT) -> dict:  # type: ignore[t
 
 def verdict_event(digest: str, verdict: str = "PASSED", commit: str = COMMIT) -> dict:  # type: ignore[type-arg]
     name = "scan_verdict_passed" if verdict == "PASSED" else "scan_verdict_blocked"
-    event = load_event(name, image_digest=digest, commit=commit, image_tag=commit)
+    event = load_event(name, image_digest=digest, commit=commit, image_tag=build_tag(commit))
     event["id"] = f"verdict-{digest[-6:]}-{verdict}"
     return event
 
@@ -161,7 +163,7 @@ def test_passed_verdict_adds_branch_sha_and_latest_tags_to_the_same_digest(
     result = tag_image.invoke(verdict_event(digest))
 
     assert result["status"] == "promoted"
-    assert tags_of(digest) == {COMMIT, "main", "main-a3b2c1d", "latest"}
+    assert tags_of(digest) == {BUILD_TAG, "main", "main-a3b2c1d", "latest"}
     (promoted,) = tag_image.details("Image Promoted")
     assert promoted["tags"] == ["main", "main-a3b2c1d", "latest"]
     assert [push["ref"] for push in promoted["pushes"]] == ["main"]
@@ -177,7 +179,7 @@ def test_blocked_verdict_adds_no_tag_so_latest_never_points_at_it(aws: None, mon
     result = tag_image.invoke(verdict_event(digest, "BLOCKED"))
 
     assert result["status"] == "blocked"
-    assert tags_of(digest) == {COMMIT}
+    assert tags_of(digest) == {BUILD_TAG}
     assert tag_image.details("Image Promoted") == []
     image = Ledger("ledger").get_image("demo-app", digest)
     assert image is not None and image.verdict == "BLOCKED"
@@ -192,7 +194,7 @@ def test_passed_verdict_promotes_every_ref_recorded_for_the_commit(aws: None, mo
 
     tag_image.invoke(verdict_event(digest))
 
-    assert tags_of(digest) == {COMMIT, "main", "main-a3b2c1d", "latest", "1.2.3", "1.2", "1"}
+    assert tags_of(digest) == {BUILD_TAG, "main", "main-a3b2c1d", "latest", "1.2.3", "1.2", "1"}
 
 
 def test_git_tag_on_an_image_that_already_passed_is_promoted_without_a_build(
@@ -207,7 +209,7 @@ def test_git_tag_on_an_image_that_already_passed_is_promoted_without_a_build(
     result = tag_image.invoke(load_event("promotion_requested", image_digest=digest))
 
     assert result["status"] == "promoted"
-    assert tags_of(digest) == {COMMIT, "1.2.3", "1.2", "1"}
+    assert tags_of(digest) == {BUILD_TAG, "1.2.3", "1.2", "1"}
     (promoted,) = tag_image.details("Image Promoted")
     assert promoted["pushes"][0]["ref"] == "v1.2.3" and promoted["verdict_reasons"] == ["within the policy"]
 
@@ -236,7 +238,7 @@ def test_promotion_request_for_a_blocked_image_adds_no_tag(aws: None, monkeypatc
     result = tag_image.invoke(load_event("promotion_requested", image_digest=digest))
 
     assert result == {"status": "waiting", "reason": "verdict BLOCKED"}
-    assert tags_of(digest) == {COMMIT}
+    assert tags_of(digest) == {BUILD_TAG}
 
 
 def test_tag_already_on_that_digest_counts_as_success(aws: None, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -341,6 +343,44 @@ def test_immutable_repository_reports_the_conflict_from_moto(aws: None, monkeypa
 
     assert "main" in result["failed"] and "main" in tags_of(older)
     assert [d["tag"] for d in tag_image.details("Promotion Failed")] == ["main", "latest"]
+
+
+def test_default_mutability_moves_major_version_and_one_word_branch_to_the_newer_image(
+    aws: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Given the template's repository: MUTABLE_WITH_EXCLUSION, with build tags the one immutable kind
+    make_repository(mutability="MUTABLE_WITH_EXCLUSION")
+    older_commit, newer_commit = "1" * 40, "2" * 40
+    older, newer = put_build_image(older_commit), put_build_image(newer_commit)
+    record_push("tag", "v1.0.0", commit=older_commit, time="2026-11-28T10:00:00.000000Z")
+    record_push("branch", "develop", commit=older_commit, time="2026-11-28T10:00:01.000000Z")
+    record_push("tag", "v1.1.0", commit=newer_commit, time="2026-11-28T10:01:00.000000Z")
+    record_push("branch", "develop", commit=newer_commit, time="2026-11-28T10:01:01.000000Z")
+    tag_image = load_function("tag_image", monkeypatch)
+
+    # When both images pass, the older first
+    tag_image.invoke(verdict_event(older, commit=older_commit))
+    result = tag_image.invoke(verdict_event(newer, commit=newer_commit))
+
+    # Then `1` and `develop` moved to the newer image, and nothing failed
+    assert result["failed"] == [] and tag_image.details("Promotion Failed") == []
+    assert {"1", "1.1", "1.1.0", "develop", build_tag(newer_commit)} <= tags_of(newer)
+    assert tags_of(older) == {build_tag(older_commit), "1.0.0", "1.0", "develop-1111111"}
+
+
+def test_default_mutability_keeps_a_build_tag_on_its_image(aws: None) -> None:
+    make_repository(mutability="MUTABLE_WITH_EXCLUSION")
+    digest = put_build_image()
+    other = put_build_image("2" * 40)
+    ecr = boto3.client("ecr")
+    manifest = ecr.batch_get_image(repositoryName="demo-app", imageIds=[{"imageDigest": other}])["images"][0]
+
+    with pytest.raises(ecr.exceptions.ClientError) as refused:
+        ecr.put_image(repositoryName="demo-app", imageManifest=manifest["imageManifest"], imageTag=BUILD_TAG)
+
+    # ECR says ImageTagAlreadyExistsException; moto 5.2.5 says ImageAlreadyExistsException.
+    assert refused.value.response["Error"]["Code"] in ("ImageTagAlreadyExistsException", "ImageAlreadyExistsException")
+    assert BUILD_TAG in tags_of(digest) and BUILD_TAG not in tags_of(other)
 
 
 def test_same_verdict_for_the_same_digest_promotes_once(aws: None, monkeypatch: pytest.MonkeyPatch) -> None:

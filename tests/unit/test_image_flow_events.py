@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from ecr_pipeline.core.naming import build_tag
 from ecr_pipeline.events.ecr import parse_image_action
 from ecr_pipeline.events.envelope import MalformedEvent
 from ecr_pipeline.events.pipeline import parse_promoted, parse_promotion_request, parse_verdict
@@ -16,7 +17,7 @@ COMMIT = "a3b2c1d0e9f8a7b6c5d4e3f2a1b0c9d8e7f6a5b4"
 def test_build_push_is_parsed_with_its_tag_and_digest() -> None:
     action = parse_image_action(load_event("ecr_push_build_tag"))
 
-    assert (action.action_type, action.result, action.image_tag) == ("PUSH", "SUCCESS", COMMIT)
+    assert (action.action_type, action.result, action.image_tag) == ("PUSH", "SUCCESS", build_tag(COMMIT))
     assert action.ecr_repository == "demo-app" and action.image_digest.startswith("sha256:")
 
 
@@ -39,7 +40,7 @@ def test_basic_scan_event_keeps_only_the_severities_it_names() -> None:
 
     assert scan.scanning == "basic"
     assert scan.severity_counts == {"CRITICAL": 1, "HIGH": 2, "MEDIUM": 9}
-    assert scan.image_tags == (COMMIT,)
+    assert scan.image_tags == (build_tag(COMMIT),)
 
 
 def test_enhanced_scan_event_gives_the_repository_name_from_its_arn_and_drops_total() -> None:

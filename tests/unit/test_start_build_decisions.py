@@ -6,6 +6,7 @@ import pytest
 
 from ecr_pipeline.adapters.ledger import BranchBuild
 from ecr_pipeline.config import load_config
+from ecr_pipeline.core.naming import build_tag
 from ecr_pipeline.core.start_build import build_environment, idempotency_token, ignore_reason, is_newer
 from ecr_pipeline.events.codecommit import RefChange, parse_push_event
 from tests.events import load_event
@@ -53,7 +54,7 @@ def test_build_environment_names_image_commit_and_branch() -> None:
     change = change_of("codecommit_branch_created")
     repository = CONFIG.repositories["demo-app"]
     environment = build_environment(change, repository, repository.images[0], "123.dkr.ecr.us-east-1.amazonaws.com/x")
-    assert environment["IMAGE_TAG"] == change.commit_id
+    assert change.commit_id and environment["IMAGE_TAG"] == build_tag(change.commit_id) == f"sha-{change.commit_id}"
     assert environment["SOURCE_BRANCH"] == "feature/Login"
     assert environment["DOCKERFILE"] == "Dockerfile" and environment["BUILD_CONTEXT"] == "."
     assert environment["SOURCE_URL"].endswith("/v1/repos/demo-app")

@@ -2,19 +2,24 @@
 
 from __future__ import annotations
 
+import fnmatch
 import re
 from pathlib import Path
 
+import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
 from ecr_pipeline.adapters.ledger import PushRecord
 from ecr_pipeline.config import PipelineConfig, PromoteRules
 from ecr_pipeline.core.tagging import (
+    BUILD_TAG_FILTER,
     REASON_DELETE,
     REASON_NO_TAG,
     REASON_NOT_BUILD_TAG,
     REASON_UNCONFIGURED,
+    build_tag,
+    commit_of_build_tag,
     ignore_reason,
     is_build_tag,
     promotion_tags,
@@ -59,10 +64,32 @@ def test_push_to_an_unconfigured_repository_is_ignored() -> None:
     assert ignore_reason(parse_image_action(event), config()) == REASON_UNCONFIGURED
 
 
-def test_short_or_uppercase_commit_ids_are_not_build_tags() -> None:
-    assert is_build_tag(COMMIT)
-    assert not is_build_tag(COMMIT[:7])
-    assert not is_build_tag(COMMIT.upper())
+def test_build_tag_names_its_commit_and_back() -> None:
+    tag = build_tag(COMMIT)
+
+    assert tag == f"sha-{COMMIT}" and is_build_tag(tag)
+    assert commit_of_build_tag(tag) == COMMIT
+    assert fnmatch.fnmatchcase(tag, BUILD_TAG_FILTER)
+
+
+@given(st.text(alphabet="0123456789abcdef", min_size=40, max_size=40))
+def test_every_commit_id_round_trips_through_its_build_tag(commit: str) -> None:
+    tag = build_tag(commit)
+
+    assert commit_of_build_tag(tag) == commit and ECR_TAG.match(tag)
+
+
+def test_bare_short_or_uppercase_commit_ids_are_not_build_tags() -> None:
+    assert not is_build_tag(COMMIT)
+    assert not is_build_tag(build_tag(COMMIT[:7]))
+    assert not is_build_tag(build_tag(COMMIT.upper()))
+    assert commit_of_build_tag("main") is None and commit_of_build_tag(None) is None
+
+
+def test_a_push_with_the_bare_commit_id_as_tag_is_not_registered() -> None:
+    event = load_event("ecr_push_build_tag", **{"image-tag": COMMIT})
+
+    assert ignore_reason(parse_image_action(event), config()) == REASON_NOT_BUILD_TAG
 
 
 def test_default_branch_gets_branch_branch_sha_and_latest() -> None:
@@ -91,6 +118,23 @@ def test_rules_turned_off_add_no_tags() -> None:
     assert promotion_tags(rules, "main", push("branch", "main")) == []
 
 
+@pytest.mark.parametrize(
+    ("ref_type", "ref", "expected"),
+    [
+        ("branch", "sha-fix", ["branch-sha-fix", "branch-sha-fix-a3b2c1d"]),
+        ("branch", "SHA-Fix", ["branch-sha-fix", "branch-sha-fix-a3b2c1d"]),
+        ("branch", "sha/fix", ["branch-sha-fix", "branch-sha-fix-a3b2c1d"]),
+        ("branch", "shallow", ["shallow", "shallow-a3b2c1d"]),
+        ("branch", "sha", ["branch-sha", "branch-sha-a3b2c1d"]),
+        ("tag", "sha-" + COMMIT, ["tag-sha-" + COMMIT]),
+    ],
+)
+def test_ref_whose_tag_would_look_like_a_build_tag_gets_its_ref_type_in_front(
+    ref_type: str, ref: str, expected: list[str]
+) -> None:
+    assert promotion_tags(ALL, "main", push(ref_type, ref)) == expected
+
+
 def test_semver_build_metadata_is_made_a_valid_tag() -> None:
     assert semver_tags("v2.0.0+build.7") == ["2.0.0-build.7"]
 
@@ -101,3 +145,22 @@ def test_every_branch_name_gives_valid_unique_ecr_tags(branch: str) -> None:
 
     assert tags and all(ECR_TAG.match(tag) for tag in tags)
     assert len(tags) == len(set(tags))
+
+
+REF_NAMES = st.one_of(
+    st.text(max_size=300),
+    st.builds(lambda prefix, rest: prefix + rest, st.sampled_from(["sha-", "SHA-", "sha/", "sha_", "v"]), st.text()),
+)
+RULES = st.builds(
+    PromoteRules, branch=st.booleans(), branch_sha=st.booleans(), latest=st.booleans(), semver=st.booleans()
+)
+
+
+@given(RULES, st.sampled_from(["branch", "tag"]), REF_NAMES.filter(bool), st.sampled_from(["main", "sha-main"]))
+def test_no_promotion_tag_ever_falls_under_the_build_tag_filter(
+    rules: PromoteRules, ref_type: str, ref: str, default_branch: str
+) -> None:
+    tags = promotion_tags(rules, default_branch, push(ref_type, ref))
+
+    assert all(ECR_TAG.match(tag) for tag in tags)
+    assert not [tag for tag in tags if fnmatch.fnmatchcase(tag, BUILD_TAG_FILTER)]

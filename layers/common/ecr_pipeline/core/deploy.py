@@ -32,6 +32,7 @@ from ecr_pipeline.core.deploy_plan import (
     retry_delay,
     revision_with_image,
 )
+from ecr_pipeline.core.naming import build_tag
 from ecr_pipeline.events.pipeline import DEPLOYMENT_QUEUED, DEPLOYMENT_SKIPPED, DEPLOYMENT_STARTED, PromotedEvent
 from ecr_pipeline.observability import logger
 
@@ -108,7 +109,7 @@ class _Context(NamedTuple):
         return {
             **self.push_detail,
             "ecr_repository": candidate.ecr_repository,
-            "image_tag": candidate.commit,
+            "image_tag": build_tag(candidate.commit),
             "image_digest": candidate.image_digest,
             "repository_uri": self.repository_uri,
             "environment": candidate.environment,
@@ -203,7 +204,7 @@ def start_deployment(
         current = services.ecs.service_task_definition(target.cluster, target.service)
         definition = services.ecs.describe_task_definition(current)
         task_definition_arn = services.ecs.register_task_definition(
-            revision_with_image(definition, target.container_name, image)
+            revision_with_image(definition, target.container_name, image, target)
         )
         if not services.ledger.update_environment(candidate, task_definition_arn=task_definition_arn):
             return _skip(candidate, context, REASON_SUPERSEDED, services)

@@ -13,6 +13,7 @@ from urllib.parse import quote
 
 from ecr_pipeline.adapters.ledger import EnvironmentState, PushRecord
 from ecr_pipeline.config import SEVERITIES, DeployTarget, PipelineConfig
+from ecr_pipeline.core.naming import build_tag, commit_of_build_tag
 from ecr_pipeline.events.codebuild import BuildStateChange
 from ecr_pipeline.events.codedeploy import DeploymentStateChange
 from ecr_pipeline.events.envelope import Envelope, MalformedEvent
@@ -90,11 +91,11 @@ class Message(NamedTuple):
 
     @property
     def image(self) -> str:
-        """`repository@digest` when the digest is known, else `repository:commit` (the build tag), else ``."""
+        """`repository@digest` when the digest is known, else `repository:sha-<commit>` (the build tag), else ``."""
         if self.ecr_repository and self.image_digest:
             return f"{self.ecr_repository}@{self.image_digest}"
         if self.ecr_repository and self.commit:
-            return f"{self.ecr_repository}:{self.commit}"
+            return f"{self.ecr_repository}:{build_tag(self.commit)}"
         return ""
 
     @property
@@ -338,7 +339,7 @@ def message_from_pipeline_event(envelope: Envelope, stage: str = "") -> Message:
     shape = _pipeline_shape(envelope.detail_type, detail)
     push = _first_push(detail)
     repository = _text(detail, "repository") or _text(push, "repository")
-    commit = _text(detail, "commit") or _text(push, "commit") or _text(detail, "image_tag")
+    commit = _text(detail, "commit") or _text(push, "commit") or commit_of_build_tag(_text(detail, "image_tag")) or ""
     ecr_repository = _text(detail, "ecr_repository")
     digest = _text(detail, "image_digest")
     deployment_id = _text(detail, "deployment_id")
@@ -400,7 +401,7 @@ def message_from_build(change: BuildStateChange, facts: BuildFacts, stage: str =
         _last_path_segment(env.get("SOURCE_URL", "")),
         _last_path_segment(change.source_location),
     )
-    commit = known(env.get("IMAGE_TAG"), record.get("commit"), change.source_version)
+    commit = known(commit_of_build_tag(env.get("IMAGE_TAG")), record.get("commit"), change.source_version)
     image_uri = env.get("ECR_REPOSITORY_URI", "")
     ecr_repository = known(record.get("ecr_repository"), image_uri.partition("/")[2])
     superseded_by = known(record.get("superseded_by"))

@@ -26,6 +26,7 @@ from ecr_pipeline.core.messages import (
     message_from_deployment,
     message_from_pipeline_event,
 )
+from ecr_pipeline.core.naming import commit_of_build_tag
 from ecr_pipeline.events import codebuild, codedeploy
 from ecr_pipeline.events.codebuild import BuildStateChange, parse_build_state_change
 from ecr_pipeline.events.codedeploy import DeploymentStateChange, parse_deployment_state_change
@@ -65,7 +66,11 @@ def build_facts(change: BuildStateChange, ledger: LedgerReader) -> BuildFacts:
     """The ledger's record of the build (keyed by its `project:uuid` id) and the push it built."""
     record = ledger.get_build(change.build_id)
     repository = change.environment.get("SOURCE_REPOSITORY") or (record or {}).get("repository") or ""
-    commit = change.environment.get("IMAGE_TAG") or (record or {}).get("commit") or change.source_version
+    commit = (
+        commit_of_build_tag(change.environment.get("IMAGE_TAG"))
+        or (record or {}).get("commit")
+        or change.source_version
+    )
     ref = change.environment.get("SOURCE_BRANCH") or (record or {}).get("ref_name") or ""
     push = None
     if repository and commit:

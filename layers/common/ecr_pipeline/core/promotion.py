@@ -17,7 +17,13 @@ from ecr_pipeline.adapters.eventbridge import EventPublisher
 from ecr_pipeline.adapters.ledger import ImageRecord, Ledger, PushRecord
 from ecr_pipeline.config import ImageConfig, PipelineConfig
 from ecr_pipeline.core.scan_policy import PASSED, gate_disabled_verdict
-from ecr_pipeline.core.tagging import REASON_UNCONFIGURED, ignore_reason, is_build_tag, promotion_tags
+from ecr_pipeline.core.tagging import (
+    REASON_UNCONFIGURED,
+    build_tag,
+    commit_of_build_tag,
+    ignore_reason,
+    promotion_tags,
+)
 from ecr_pipeline.events.ecr import IMAGE_ACTION, ImageAction, parse_image_action
 from ecr_pipeline.events.envelope import MalformedEvent, require_mapping
 from ecr_pipeline.events.pipeline import (
@@ -135,7 +141,7 @@ def image_detail(
     return {
         **push_fields,
         "ecr_repository": image_config.ecr_repository,
-        "image_tag": commit,
+        "image_tag": build_tag(commit),
         "image_digest": image_digest,
         "repository_uri": uri,
         "pushes": [push.as_detail() for push in pushes],
@@ -148,7 +154,8 @@ def image_detail(
 def register_image(action: ImageAction, config: PipelineConfig, services: TagServices) -> dict[str, Any]:
     reason = ignore_reason(action, config)
     image_config = config.image(action.ecr_repository)
-    if reason or image_config is None or action.image_tag is None:
+    commit = commit_of_build_tag(action.image_tag)
+    if reason or image_config is None or commit is None:
         logger.info(
             "ECR action ignored",
             ecr_repository=action.ecr_repository,
@@ -158,7 +165,6 @@ def register_image(action: ImageAction, config: PipelineConfig, services: TagSer
         )
         return {"status": "ignored", "reason": reason}
 
-    commit = action.image_tag
     uri = repository_uri(action.account, action.region, action.ecr_repository)
     services.ledger.record_image(
         ImageRecord(
@@ -246,7 +252,8 @@ def _commit_of(ecr_repository: str, image_digest: str, services: TagServices) ->
     image = services.ledger.get_image(ecr_repository, image_digest)
     if image is not None and image.commit:
         return image.commit
-    return next((tag for tag in services.ecr.image_tags(ecr_repository, image_digest) if is_build_tag(tag)), None)
+    commits = (commit_of_build_tag(tag) for tag in services.ecr.image_tags(ecr_repository, image_digest))
+    return next((commit for commit in commits if commit), None)
 
 
 def plan_tags(config: PipelineConfig, image_config: ImageConfig, pushes: list[PushRecord]) -> dict[str, PushRecord]:
@@ -295,7 +302,7 @@ def promote(
                 {
                     **push.as_detail(),
                     "ecr_repository": ecr_repository,
-                    "image_tag": commit,
+                    "image_tag": build_tag(commit),
                     "image_digest": image_digest,
                     "tag": tag,
                     "holder_digest": conflict.holder_digest,

@@ -19,7 +19,7 @@ from ecr_pipeline.core.scan_policy import (
     finding_from_basic,
     finding_from_enhanced,
 )
-from ecr_pipeline.core.tagging import is_build_tag
+from ecr_pipeline.core.tagging import build_tag, commit_of_build_tag
 from ecr_pipeline.events.pipeline import SCAN_VERDICT
 from ecr_pipeline.events.scan import ScanEvent
 from ecr_pipeline.observability import logger
@@ -87,7 +87,7 @@ def check_scan(scan: ScanEvent, config: PipelineConfig, services: ScanServices, 
         return {"status": "ignored", "reason": REASON_GATE_OFF}
 
     verdict = evaluate(image_config.scan, read_report(scan, services), today)
-    commit = next((tag for tag in scan.image_tags if is_build_tag(tag)), None)
+    commit = next((found for found in map(commit_of_build_tag, scan.image_tags) if found), None)
     if commit is None:
         image = services.ledger.get_image(scan.ecr_repository, scan.image_digest)
         commit = image.commit if image else None
@@ -96,7 +96,7 @@ def check_scan(scan: ScanEvent, config: PipelineConfig, services: ScanServices, 
     detail: dict[str, Any] = {
         **(newest.as_detail() if newest else {"repository": image_config.codecommit_repository, "commit": commit}),
         "ecr_repository": scan.ecr_repository,
-        "image_tag": commit,
+        "image_tag": build_tag(commit) if commit else None,
         "image_digest": scan.image_digest,
         "image_tags": list(scan.image_tags),
         "repository_uri": repository_uri(scan.account, scan.region, scan.ecr_repository),

@@ -16,6 +16,7 @@ from ecr_pipeline.adapters.eventbridge import EventPublisher
 from ecr_pipeline.adapters.ledger import BranchBuild, Ledger, PushRecord
 from ecr_pipeline.config import ImageConfig, PipelineConfig, RepositoryConfig
 from ecr_pipeline.core.filters import paths_selected, ref_selected
+from ecr_pipeline.core.naming import build_tag
 from ecr_pipeline.events.codecommit import RefChange
 
 BUILD_STARTED = "Build Started"
@@ -118,7 +119,7 @@ def build_environment(
     """The build's environment overrides; they appear in CodeBuild events, so no secret goes here."""
     return {
         "ECR_REPOSITORY_URI": image_uri,
-        "IMAGE_TAG": change.commit_id or "",
+        "IMAGE_TAG": build_tag(change.commit_id) if change.commit_id else "",
         "DOCKERFILE": image.dockerfile,
         "BUILD_CONTEXT": image.context,
         "SOURCE_REPOSITORY": repository.name,
@@ -168,7 +169,7 @@ def _handle_image(
     services: BuildServices,
 ) -> ImageOutcome:
     image_uri = repository_uri(change.account, change.region, image.ecr_repository)
-    detail = {**push.as_detail(), "ecr_repository": image.ecr_repository, "image_tag": push.commit}
+    detail = {**push.as_detail(), "ecr_repository": image.ecr_repository, "image_tag": build_tag(push.commit)}
     detail["repository_uri"] = image_uri
 
     if changed_files is not None and not paths_selected(changed_files, image.paths, image.paths_ignore):
@@ -177,7 +178,7 @@ def _handle_image(
         )
         return ImageOutcome(image.ecr_repository, "skipped", REASON_NO_MATCHING_PATHS)
 
-    existing_digest = services.ecr.find_image_digest(image.ecr_repository, push.commit)
+    existing_digest = services.ecr.find_image_digest(image.ecr_repository, build_tag(push.commit))
     if existing_digest:
         services.publisher.publish(
             PROMOTION_REQUESTED, {**detail, "image_digest": existing_digest, "reason": REASON_IMAGE_EXISTS}

@@ -2,20 +2,38 @@
 
 The promotion tags follow docker/metadata-action's habits: `{branch}`, `{branch}-{short sha}`,
 `latest` for the default branch, and `1.2.3`, `1.2`, `1` for a git tag `v1.2.3` (a pre-release
-only gets its full version, so it never moves `1.2`, `1` or `latest`).
+only gets its full version, so it never moves `1.2`, `1` or `latest`). No promotion tag ever
+has the build tag's shape (core/naming.py), so build tags alone are immutable and the rest can move.
 """
 
 from __future__ import annotations
 
-import re
-
 from ecr_pipeline.adapters.ledger import PushRecord
 from ecr_pipeline.config import PipelineConfig, PromoteRules
-from ecr_pipeline.core.naming import MAX_TAG_LENGTH, tag_part
+from ecr_pipeline.core.naming import (
+    BUILD_TAG_FILTER,
+    BUILD_TAG_PREFIX,
+    MAX_TAG_LENGTH,
+    build_tag,
+    commit_of_build_tag,
+    is_build_tag,
+    promotion_tag_part,
+    tag_part,
+)
 from ecr_pipeline.events.ecr import ImageAction
 
+__all__ = [
+    "BUILD_TAG_FILTER",
+    "BUILD_TAG_PREFIX",
+    "build_tag",
+    "commit_of_build_tag",
+    "ignore_reason",
+    "is_build_tag",
+    "promotion_tags",
+    "semver_tags",
+]
+
 SHORT_SHA_LENGTH = 7
-_BUILD_TAG = re.compile(r"^[0-9a-f]{40}$")
 
 REASON_NOT_SUCCESS = "the ECR action did not succeed"
 REASON_DELETE = "an image deletion needs no tagging"
@@ -24,16 +42,11 @@ REASON_NOT_BUILD_TAG = "not a build tag (a retag or a tag pushed by hand)"
 REASON_UNCONFIGURED = "the ECR repository is not in pipeline.yaml"
 
 
-def is_build_tag(tag: str) -> bool:
-    """The build pushes exactly one tag: the full 40-hex commit id."""
-    return bool(_BUILD_TAG.match(tag))
-
-
 def ignore_reason(action: ImageAction, config: PipelineConfig) -> str | None:
     """Why tag_image leaves this ECR action alone, or None when it is a build push to register.
 
     Acting only on build tags is what keeps retagging from looping: every put_image of a
-    promotion tag comes back as a PUSH with a tag that is not a commit id.
+    promotion tag comes back as a PUSH with a tag that is not a build tag (`sha-<commit>`).
     """
     if action.result != "SUCCESS":
         return REASON_NOT_SUCCESS
@@ -69,13 +82,14 @@ def promotion_tags(rules: PromoteRules, default_branch: str, push: PushRecord) -
     tags: list[str] = []
     if push.ref_type == "branch":
         if rules.branch:
-            tags.append(tag_part(push.ref_name))
+            tags.append(promotion_tag_part(push.ref_name, push.ref_type))
         if rules.branch_sha:
             short_sha = push.commit[:SHORT_SHA_LENGTH]
-            tags.append(f"{tag_part(push.ref_name, MAX_TAG_LENGTH - SHORT_SHA_LENGTH - 1)}-{short_sha}")
+            branch = promotion_tag_part(push.ref_name, push.ref_type, MAX_TAG_LENGTH - SHORT_SHA_LENGTH - 1)
+            tags.append(f"{branch}-{short_sha}")
         if rules.latest and push.ref_name == default_branch:
             tags.append("latest")
     else:
         versions = semver_tags(push.ref_name) if rules.semver else None
-        tags.extend(versions if versions is not None else [tag_part(push.ref_name)])
-    return list(dict.fromkeys(tag for tag in tags if not is_build_tag(tag)))
+        tags.extend(versions if versions is not None else [promotion_tag_part(push.ref_name, push.ref_type)])
+    return list(dict.fromkeys(tags))

@@ -1,7 +1,8 @@
 """AWS CodeBuild "Build State Change" events, as `BuildStateChange` objects.
 
 The build's environment overrides (set by start_build) travel in the event and name the push:
-ECR_REPOSITORY_URI, IMAGE_TAG (the commit), SOURCE_REPOSITORY, SOURCE_REF_TYPE, SOURCE_BRANCH, SOURCE_URL.
+ECR_REPOSITORY_URI, IMAGE_TAG (the build tag, `sha-<commit>`), SOURCE_REPOSITORY, SOURCE_REF_TYPE,
+SOURCE_BRANCH, SOURCE_URL.
 """
 
 from __future__ import annotations
