@@ -53,6 +53,13 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--report", type=Path, metavar="PATH", help="write the JSON report here")
     run.add_argument("--quiet", action="store_true", help="print deliveries, not every event")
     run.add_argument(
+        "--permissions",
+        choices=("enforce", "report"),
+        default="enforce",
+        help="enforce (default): refuse a call the template's policies do not allow, as AWS does;"
+        " report: let it through and only report it (for exploring). Either way a gap fails the run",
+    )
+    run.add_argument(
         "--work-dir",
         type=Path,
         metavar="PATH",
@@ -80,6 +87,7 @@ def main(argv: list[str] | None = None) -> int:
             shuffle_seed=arguments.shuffle,
             work_dir=arguments.work_dir,
             printer=Printer(enabled=True, events=not arguments.quiet),
+            permissions=arguments.permissions,
         )
     try:
         result = run_scenario(scenario, options, report)

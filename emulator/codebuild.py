@@ -6,6 +6,12 @@ version; instead of running Docker it checks the Dockerfile is in the commit and
 image manifest for the commit to ECR (moto's put_image through the front, so the PUSH event
 follows as on AWS). The same commit always gives the same manifest, hence the same digest.
 It emits the "CodeBuild Build State Change" events, and can be told to fail.
+
+The build runs as the project's service role, checked as IAM would: codecommit:GitPull for the
+source, ecr:GetAuthorizationToken for the login, ecr:BatchGetImage/GetDownloadUrlForLayer for
+the layer cache (a denied cache pull is only buildx's warning), and the push actions on the
+target repository. A build whose role may not pull its source or push fails in that phase with
+the denial in its phase context, as CodeBuild's would; every missing permission is a gap of the role.
 """
 
 from __future__ import annotations
@@ -20,15 +26,63 @@ from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import ClientError
 
+import emulator.template as template_module
 from emulator.codecommit import GitError
 from emulator.front import ApiError
-from emulator.template import ACCOUNT_ID, REGION
+from emulator.iam import Request, Statement, denial_message, is_allowed, policy_statements, principal_arn, role_name
+from emulator.template import ACCOUNT_ID, REGION, Template
 
 if TYPE_CHECKING:
     from emulator.core import Emulator
 
 _IDEMPOTENCY_WINDOW_SECONDS = 5 * 60
 _PHASES = ("SUBMITTED", "QUEUED", "PROVISIONING", "DOWNLOAD_SOURCE", "INSTALL", "PRE_BUILD", "BUILD", "POST_BUILD")
+# What `docker push` asks ECR for, in the order it asks (the first refused one is what docker reports).
+PUSH_ACTIONS = (
+    "ecr:BatchCheckLayerAvailability",
+    "ecr:InitiateLayerUpload",
+    "ecr:UploadLayerPart",
+    "ecr:CompleteLayerUpload",
+    "ecr:PutImage",
+)
+# What pulling the registry layer cache (`--cache-from type=registry`) asks ECR for.
+PULL_ACTIONS = ("ecr:BatchGetImage", "ecr:GetDownloadUrlForLayer")
+
+
+@dataclass(frozen=True)
+class BuildRole:
+    """The IAM role builds run as (the project's ServiceRole) and what its policies allow."""
+
+    logical_id: str
+    name: str
+    statements: tuple[Statement, ...]
+    complete: bool
+
+
+def _service_role_id(template: Template) -> str | None:
+    for resource in template.resources_of_type("AWS::CodeBuild::Project").values():
+        role = (resource.get("Properties") or {}).get("ServiceRole")
+        if isinstance(role, dict) and role.get("Fn::GetAtt"):
+            attribute = role["Fn::GetAtt"]
+            return str(attribute[0] if isinstance(attribute, list) else str(attribute).split(".", 1)[0])
+    return None
+
+
+def build_role(template: Template) -> BuildRole | None:
+    """The build role from template.yaml; None when the project names no role of the template."""
+    role_id = _service_role_id(template)
+    if role_id is None:
+        return None
+    reader = getattr(template_module, "build_role_policies", None)
+    if reader is not None:
+        policies = reader(template)
+    else:
+        # Until emulator/template.py reads the build role itself: its inline policies and managed ARNs.
+        properties = (template.document["Resources"].get(role_id) or {}).get("Properties") or {}
+        documents = [policy.get("PolicyDocument") for policy in properties.get("Policies") or []]
+        policies = template.resolver.resolve(documents + list(properties.get("ManagedPolicyArns") or []))
+    statements, complete = policy_statements(policies)
+    return BuildRole(role_id, role_name(template.document, role_id), tuple(statements), complete)
 
 
 @dataclass(frozen=True)
@@ -163,6 +217,8 @@ class CodeBuildService:
         # Scenario controls: fail the next N builds, or any build of these commits.
         self.fail_next: list[str] = []
         self.fail_commits: dict[str, str] = {}
+        self._role: BuildRole | None = None
+        self._role_read = False
 
     # --- the API ---------------------------------------------------------------------------
 
@@ -264,6 +320,31 @@ class CodeBuildService:
         self._emit(build)
         self._emulator.schedule("build", f"build #{build.number} runs", lambda: self._build(build))
 
+    def _role_of_builds(self) -> BuildRole | None:
+        if not self._role_read and self._emulator.template is not None:
+            self._role = build_role(self._emulator.template)
+            self._role_read = True
+            if self._role is not None and not self._role.complete:
+                with self._emulator.lock:
+                    self._emulator.unchecked_policies.add(self._role.logical_id)
+        return self._role
+
+    def _denied(self, build: Build, actions: tuple[str, ...], resource: str) -> str | None:
+        """AWS's refusal of the first action the build role may not take (every one is a gap), or None."""
+        role = self._role_of_builds()
+        if role is None or not role.complete:
+            return None
+        refusal = None
+        for action in actions:
+            if is_allowed(list(role.statements), action, resource):
+                continue
+            self._emulator.record_permission_gap(role.logical_id, action, resource)
+            if refusal is None:
+                # CodeBuild's session name for the role is AWSCodeBuild-<build uuid>.
+                principal = principal_arn(role.name, f"AWSCodeBuild-{build.id.split(':', 1)[-1]}")
+                refusal = denial_message(principal, Request(action, resource))
+        return None if self._emulator.options.permissions == "report" else refusal
+
     def _build(self, build: Build) -> None:
         if build.completed:
             return
@@ -274,10 +355,19 @@ class CodeBuildService:
         if repository is None:
             self._finish(build, "FAILED", f"source {build.source_location} is not a repository of the emulator")
             return
+        refusal = self._denied(build, ("codecommit:GitPull",), f"arn:aws:codecommit:{REGION}:{ACCOUNT_ID}:{name}")
+        if refusal:
+            self._finish(build, "FAILED", f"ACCESS_DENIED: git clone of {name}: {refusal}")
+            return
         try:
             build.resolved_commit = repository.resolve(build.source_version or repository.default_branch)
         except ApiError:
             self._finish(build, "FAILED", f"source version {build.source_version} does not exist")
+            return
+        build.phase = "PRE_BUILD"
+        refusal = self._denied(build, ("ecr:GetAuthorizationToken",), "*")
+        if refusal:
+            self._finish(build, "FAILED", f"aws ecr get-login-password: AccessDeniedException: {refusal}")
             return
         build.phase = "BUILD"
         dockerfile_path = build.variable("DOCKERFILE") or "Dockerfile"
@@ -302,12 +392,24 @@ class CodeBuildService:
         if injected is not None:
             self._finish(build, "FAILED", injected or "the build was told to fail")
             return
-        build.phase = "POST_BUILD"
         uri = build.variable("ECR_REPOSITORY_URI")
         tag = build.variable("IMAGE_TAG")
         registry, _, ecr_repository = uri.partition("/")
+        repository_arn = f"arn:aws:ecr:{REGION}:{ACCOUNT_ID}:repository/{ecr_repository}"
+        if build.variable("CACHE_TAG") and ecr_repository:
+            # buildx only warns when it may not import the cache; exporting it is a push, and fails the build.
+            self._denied(build, PULL_ACTIONS, repository_arn)
+            refusal = self._denied(build, PUSH_ACTIONS, repository_arn)
+            if refusal:
+                self._finish(build, "FAILED", f"docker buildx build: exporting cache to {uri}: denied: {refusal}")
+                return
+        build.phase = "POST_BUILD"
         if registry != f"{ACCOUNT_ID}.dkr.ecr.{REGION}.amazonaws.com" or not ecr_repository or not tag:
             self._finish(build, "FAILED", f"docker push: cannot push to {uri!r} with tag {tag!r}")
+            return
+        refusal = self._denied(build, PUSH_ACTIONS, repository_arn)
+        if refusal:
+            self._finish(build, "FAILED", f"docker push {uri}:{tag}: denied: {refusal}")
             return
         manifest = image_manifest(ecr_repository, build.resolved_commit, dockerfile)
         ecr = self._emulator.aws("ecr", caller="codebuild")

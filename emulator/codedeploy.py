@@ -5,11 +5,14 @@ accepts create_deployment, the deployment starts (moto status InProgress, a STAR
 then ends: SUCCESS moves the ECS service to the task definition of the AppSpec, as a
 blue/green traffic shift would, or FAILURE when the scenario made the group fail. While a
 deployment is active its group refuses another one with DeploymentLimitExceededException, as
-AWS does; a scenario can also make a group refuse the next N deployments.
+AWS does. A scenario's busy group is a real deployment (made by ops, of the group's current
+task definition) that stays InProgress until N CreateDeployment calls have met it, then ends
+through the same steps as any other; ListDeployments and BatchGetDeployments (moto) see it.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import uuid
 from dataclasses import dataclass
@@ -33,6 +36,8 @@ class Deployment:
     task_definition: str | None
     status: str = "Created"
     caller: str = ""
+    # How many more CreateDeployment calls this deployment must refuse before it ends (a busy group).
+    held_for: int = 0
 
 
 class CodeDeployStates:
@@ -40,7 +45,6 @@ class CodeDeployStates:
         self._emulator = emulator
         self.services = services  # (application, group) -> (cluster, service)
         self.deployments: dict[str, Deployment] = {}
-        self.busy: dict[tuple[str, str], int] = {}
         self.failing: dict[tuple[str, str], int] = {}
         self.rejected: list[dict[str, str]] = []
 
@@ -56,16 +60,89 @@ class CodeDeployStates:
         key = (str(call.params.get("applicationName")), str(call.params.get("deploymentGroupName")))
         with self._emulator.lock:
             active = self._active(key)
-            told_busy = self.busy.get(key, 0) > 0
-            if told_busy:
-                self.busy[key] -= 1
-            if active is not None or told_busy:
-                self.rejected.append({"application": key[0], "deployment_group": key[1], "caller": call.caller})
-                detail = f" ({active.id} is in progress)" if active else ""
-                raise ApiError(
-                    "DeploymentLimitExceededException",
-                    f"The Deployment Group '{key[1]}' already has an active Deployment.{detail}",
-                )
+            if active is None:
+                return
+            self.rejected.append({"application": key[0], "deployment_group": key[1], "caller": call.caller})
+            if active.held_for > 0:
+                active.held_for -= 1
+                if active.held_for == 0 and active.status == "InProgress":
+                    self._schedule_end(active)
+            raise ApiError(
+                "DeploymentLimitExceededException",
+                f"The Deployment Group '{key[1]}' already has an active Deployment. ({active.id} is in progress)",
+            )
+
+    def occupy(self, key: tuple[str, str], times: int) -> Deployment:
+        """Make the group busy as ops would: a real deployment of its current task definition, created in
+        moto directly (not a function's call), InProgress until `times` CreateDeployment calls met it."""
+        with self._emulator.lock:
+            active = self._active(key)
+            if active is not None:
+                active.held_for += max(times, 1)  # already busy: it stays so for the further refusals
+                return active
+        cluster, service = self.services[key]
+        ecs = self._emulator.aws("ecs", direct=True)
+        task_definition = ecs.describe_services(cluster=cluster, services=[service])["services"][0]["taskDefinition"]
+        container = ecs.describe_task_definition(taskDefinition=task_definition)["taskDefinition"][
+            "containerDefinitions"
+        ][0]
+        ports = container.get("portMappings") or [{}]
+        appspec = json.dumps(
+            {
+                "version": 0.0,
+                "Resources": [
+                    {
+                        "TargetService": {
+                            "Type": "AWS::ECS::Service",
+                            "Properties": {
+                                "TaskDefinition": task_definition,
+                                "LoadBalancerInfo": {
+                                    "ContainerName": container["name"],
+                                    "ContainerPort": ports[0].get("containerPort", 80),
+                                },
+                            },
+                        }
+                    }
+                ],
+            }
+        )
+        codedeploy = self._emulator.aws("codedeploy", direct=True)
+        deployment_id = codedeploy.create_deployment(
+            applicationName=key[0],
+            deploymentGroupName=key[1],
+            description="ops: manual redeploy of the running task definition (emulated busy group)",
+            revision={
+                "revisionType": "AppSpecContent",
+                "appSpecContent": {"content": appspec, "sha256": hashlib.sha256(appspec.encode()).hexdigest()},
+            },
+        )["deploymentId"]
+        deployment = Deployment(
+            id=str(deployment_id),
+            application=key[0],
+            group=key[1],
+            task_definition=str(task_definition),
+            caller="emulator",
+            held_for=max(times, 1),
+        )
+        with self._emulator.lock:
+            self.deployments[deployment.id] = deployment
+        self._emulator.schedule("deployment", f"deployment {deployment.id} starts", lambda: self._start(deployment))
+        return deployment
+
+    def release_held(self) -> int:
+        """End every deployment still held busy (the scenario is over); how many there were."""
+        released = 0
+        with self._emulator.lock:
+            for deployment in self.deployments.values():
+                if deployment.held_for > 0:
+                    deployment.held_for = 0
+                    released += 1
+                    if deployment.status == "InProgress":
+                        self._schedule_end(deployment)
+        return released
+
+    def _schedule_end(self, deployment: Deployment) -> None:
+        self._emulator.schedule("deployment", f"deployment {deployment.id} ends", lambda: self._end(deployment))
 
     def observe(self, call: ApiCall) -> None:
         if call.service != "codedeploy" or call.operation != "CreateDeployment" or not call.succeeded:
@@ -91,7 +168,13 @@ class CodeDeployStates:
     def _start(self, deployment: Deployment) -> None:
         self._set_moto_status(deployment, "InProgress")
         self._emit(deployment, "START")
-        self._emulator.schedule("deployment", f"deployment {deployment.id} ends", lambda: self._end(deployment))
+        if deployment.held_for > 0:
+            self._emulator.record_task(
+                f"deployment {deployment.id} of {deployment.group} stays in progress"
+                f" until {deployment.held_for} deployment(s) have met it"
+            )
+            return
+        self._schedule_end(deployment)
 
     def _end(self, deployment: Deployment) -> None:
         key = (deployment.application, deployment.group)

@@ -10,7 +10,6 @@ from __future__ import annotations
 import json
 import logging
 import random
-import re
 import shutil
 import tempfile
 import threading
@@ -21,7 +20,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import boto3
 from botocore.config import Config
@@ -30,16 +29,28 @@ from moto.server import ThreadedMotoServer
 from moto.sqs.models import sqs_backends
 
 from ecr_pipeline.config import PipelineConfig, load_config
+from ecr_pipeline.stack import stack_parameters
 from emulator.codebuild import CodeBuildService, Project, project_from_template
 from emulator.codecommit import CodeCommitApi, GitRepository, RefUpdate
 from emulator.codedeploy import CodeDeployStates
 from emulator.ecr import EcrEvents
 from emulator.front import ApiCall, Front
-from emulator.iam import action_of, call_resource, is_allowed, policy_statements
+from emulator.iam import (
+    Statement,
+    access_denied,
+    denial_message,
+    explicitly_denied,
+    function_role_name,
+    is_allowed,
+    policy_statements,
+    principal_arn,
+    requests_of,
+)
 from emulator.lambdas import FunctionPool, InvocationResult
 from emulator.outcome import classify
 from emulator.output import Printer
 from emulator.slack import SlackMessage, SlackWebhook
+from emulator.tag_mutability import TagMutability, moto_filter
 from emulator.template import (
     ACCOUNT_ID,
     REGION,
@@ -57,6 +68,8 @@ DEFAULT_TEMPLATE = REPO_ROOT / "template.yaml"
 DEFAULT_CONFIG = REPO_ROOT / "pipeline.yaml"
 SLACK_SECRET_NAME = f"{STACK_NAME}/slack-webhook"
 INBOX_QUEUE = "emulator-sns-inbox"
+# What Lambda's SQS event source mapping does with the function's role.
+_EVENT_SOURCE_ACTIONS = ("sqs:ReceiveMessage", "sqs:DeleteMessage", "sqs:GetQueueAttributes")
 _CLIENT_CONFIG = Config(retries={"max_attempts": 2, "mode": "standard"}, connect_timeout=5, read_timeout=60)
 
 
@@ -70,6 +83,10 @@ class Options:
     printer: Printer = field(default_factory=Printer)
     # How many times one drain may skip the delays of event-source queues (a retry queue's backoff).
     max_time_jumps: int = 50
+    # The emulated stack's name: it prefixes the ECR repositories and names the stack's own events.
+    stack_name: str = STACK_NAME
+    # enforce: a call the caller's policies do not allow is refused, as AWS refuses it; report: let through.
+    permissions: Literal["enforce", "report"] = "enforce"
 
 
 @dataclass
@@ -129,7 +146,7 @@ class Emulator:
         self.deliveries_seen: set[tuple[str, str]] = set()
         self._running: Running | None = None
         self._temp: tempfile.TemporaryDirectory[str] | None = None
-        self.config: PipelineConfig = load_config(self.options.config)
+        self.config: PipelineConfig = load_config(self.options.config, f"{self.options.stack_name}/")
         self.git_repositories: dict[str, GitRepository] = {}
         self.moto_url = ""
         self.front: Front | None = None
@@ -142,6 +159,7 @@ class Emulator:
         self.queue_sources: list[tuple[str, str, QueueSource]] = []  # (function, queue URL, source)
         self.codebuild: CodeBuildService | None = None
         self.ecr_events: EcrEvents | None = None
+        self._tag_mutability: TagMutability | None = None
         self.codedeploy: CodeDeployStates | None = None
         self.inbox_url = ""
         self.failure_destinations: dict[str, str] = {}
@@ -151,6 +169,8 @@ class Emulator:
         self.task_intervals: list[tuple[str, float, float]] = []
         self.permission_gaps: list[dict[str, Any]] = []
         self.unchecked_policies: set[str] = set()
+        # Each function's policy statements and whether all of them could be read, parsed once.
+        self._statements: dict[str, tuple[list[Statement], bool]] = {}
         self._session = boto3.session.Session()
         self._clients: dict[tuple[str, str], Any] = {}
 
@@ -262,10 +282,13 @@ class Emulator:
     # --- set-up from the template and pipeline.yaml ------------------------------------------
 
     def _load_template(self, secret_arn: str) -> Template:
-        parameters = {"SlackWebhookSecretArn": secret_arn}
+        # The parameters `make deploy` gives the stack: the applications of pipeline.yaml, and the webhook.
+        parameters = {"SlackWebhookSecretArn": secret_arn, **stack_parameters(self.config)}
         document_parameters = _declared_parameters(self.options.template)
         return load_template(
-            self.options.template, {key: value for key, value in parameters.items() if key in document_parameters}
+            self.options.template,
+            {key: value for key, value in parameters.items() if key in document_parameters},
+            stack_name=self.options.stack_name,
         )
 
     def _create_resources(self, template: Template) -> None:
@@ -315,6 +338,13 @@ class Emulator:
             projects[project.name] = project
         self.codebuild = CodeBuildService(self, projects)
 
+    @property
+    def tag_mutability(self) -> TagMutability:
+        """ECR's immutable-tag answer for PutImage, which moto gives with another error code."""
+        if self._tag_mutability is None:
+            self._tag_mutability = TagMutability(self.aws("ecr", direct=True))
+        return self._tag_mutability
+
     def _create_ecr_repositories(self, template: Template) -> None:
         resolver = template.resolver
         ecr = self.aws("ecr", direct=True)
@@ -330,26 +360,24 @@ class Emulator:
                 },
                 "imageTagMutability": properties.get("ImageTagMutability", "MUTABLE"),
             }
-            filters = properties.get("ImageTagMutabilityExclusionFilters") or []
-            if filters:
+            wildcards = [
+                str(item["ImageTagMutabilityExclusionFilterValue"])
+                for item in properties.get("ImageTagMutabilityExclusionFilters") or []
+            ]
+            if wildcards:
                 # Emulated: moto matches these filters as regular expressions, ECR as wildcards.
                 arguments["imageTagMutabilityExclusionFilters"] = [
-                    {
-                        "filterType": "WILDCARD",
-                        "filter": _wildcard_regex(str(item["ImageTagMutabilityExclusionFilterValue"])),
-                    }
-                    for item in filters
+                    {"filterType": "WILDCARD", "filter": moto_filter(wildcard)} for wildcard in wildcards
                 ]
             ecr.create_repository(**arguments)
+            self.tag_mutability.register(name, arguments["imageTagMutability"], wildcards)
             created.add(name)
             scanning[name] = "basic" if arguments["imageScanningConfiguration"]["scanOnPush"] else "off"
         for name in self.config.ecr_repositories():
             if name not in created:
-                self.printer.warning(
-                    f"ECR repository {name} is in pipeline.yaml but not in the template: created anyway"
-                )
-                ecr.create_repository(repositoryName=name, imageScanningConfiguration={"scanOnPush": True})
-                scanning[name] = "basic"
+                # Not made: on AWS the stack would not have it either, and its pushes would fail.
+                self.printer.warning(f"ECR repository {name} is in pipeline.yaml but the template does not create it")
+                continue
             image = self.config.image(name)
             if image is not None and image.scan.scanning == "enhanced":
                 scanning[name] = "enhanced"
@@ -374,7 +402,8 @@ class Emulator:
                         requiresCompatibilities=["FARGATE"],
                         cpu="256",
                         memory="512",
-                        executionRoleArn=f"arn:aws:iam::{ACCOUNT_ID}:role/{target.service}-execution",
+                        taskRoleArn=f"arn:aws:iam::{ACCOUNT_ID}:role/{target.task_role}",
+                        executionRoleArn=f"arn:aws:iam::{ACCOUNT_ID}:role/{target.execution_role}",
                         containerDefinitions=[
                             {
                                 "name": target.container_name,
@@ -416,7 +445,8 @@ class Emulator:
         assert self.ecr_events is not None and self.codedeploy is not None
         self.front.local_services["codecommit"] = CodeCommitApi(self.git_repositories)
         self.front.local_services["codebuild"] = self.codebuild
-        self.front.guards.append(self.codedeploy.guard)
+        # IAM first: AWS authorises a call before the service looks at it.
+        self.front.guards += [self._permission_guard, self.tag_mutability.guard, self.codedeploy.guard]
         self.front.observers += [self._record_call, self.ecr_events.observe, self.codedeploy.observe, self._put_events]
         self.rules = [
             (rule, EventPattern.load(rule.pattern_json)) for rule in template.rules if rule.state == "ENABLED"
@@ -625,7 +655,7 @@ class Emulator:
         self, delivery: Delivery, result: InvocationResult, running: Running, repeat: bool, started: float
     ) -> dict[str, Any]:
         idempotency_table = self._idempotency_table(delivery.function)
-        denied = self._permission_gaps(delivery.function, running.calls)
+        denied = self._permission_gaps(delivery.function, running.calls) + self._lambda_service_gaps(delivery, result)
         outcome, reason = classify(
             result, running.calls, running.emitted, idempotency_table, repeat, slack_messages=len(running.slack)
         )
@@ -655,6 +685,8 @@ class Emulator:
                 if call.is_write
             ],
             "reads": len([call for call in running.calls if not call.is_write]),
+            # Which reads: the busy-group lookups (ListDeployments, BatchGetDeployments) are reads.
+            "read_calls": [_call_summary(call, self.elapsed) for call in running.calls if not call.is_write],
             "denied": denied,
             "slack": [
                 {"accepted": message.accepted, "error": message.error, "text": message.payload.get("text")}
@@ -667,26 +699,80 @@ class Emulator:
         }
 
     def _permission_gaps(self, function: str, calls: list[ApiCall]) -> list[dict[str, Any]]:
-        """The function's calls its template policies do not allow (IAM as AWS would apply it)."""
+        """The function's calls its template policies do not allow (found by the IAM guard as each was made)."""
+        return [gap for call in calls if call.caller == function for gap in call.denied]
+
+    def _lambda_service_gaps(self, delivery: Delivery, result: InvocationResult) -> list[dict[str, Any]]:
+        """What Lambda itself does with the function's role: poll its SQS event source, send to its on-failure
+        destination. AWS refuses the event source mapping (or drops the record) without them; here they are gaps."""
+        assert self.template is not None
+        policies = self._function_statements(delivery.function)
+        if policies is None or not policies[1]:
+            return []
+        requests: list[tuple[str, str]] = []
+        if delivery.queue_receipts:
+            queue_arn = f"arn:aws:sqs:{REGION}:{ACCOUNT_ID}:{delivery.queue_receipts[0][0].rsplit('/', 1)[-1]}"
+            requests += [(action, queue_arn) for action in _EVENT_SOURCE_ACTIONS]
+        spec = self.template.functions[delivery.function]
+        destination = self.failure_destinations.get(delivery.function, "")
+        exhausted = result.failed and not delivery.queue_receipts
+        if exhausted and delivery.attempt > spec.retry.maximum_retry_attempts:
+            if destination.startswith("arn:aws:sqs:"):
+                requests.append(("sqs:SendMessage", destination))
+            elif destination.startswith("arn:aws:sns:"):
+                requests.append(("sns:Publish", destination))
+        return [
+            self.record_permission_gap(delivery.function, action, resource)
+            for action, resource in requests
+            if not is_allowed(policies[0], action, resource)
+        ]
+
+    def _function_statements(self, function: str) -> tuple[list[Statement], bool] | None:
         assert self.template is not None
         spec = self.template.functions.get(function)
         if spec is None:
-            return []
-        statements, complete = policy_statements(spec.policies)
+            return None
+        with self.lock:
+            if function not in self._statements:
+                self._statements[function] = policy_statements(spec.policies)
+            return self._statements[function]
+
+    def _permission_guard(self, call: ApiCall) -> None:
+        """Emulated IAM: a function's call is authorised against its template policies before moto sees it.
+
+        Only the functions' own calls are checked (the emulator's, CodeDeploy's and CodeBuild's
+        service calls are AWS's side); a refusal is the service's AccessDenied, and is a gap.
+        """
+        assert self.template is not None
+        policies = self._function_statements(call.caller)
+        if policies is None:
+            return
+        statements, complete = policies
         if not complete:
-            self.unchecked_policies.add(function)
-            return []
-        gaps = []
-        for call in calls:
-            if call.caller != function:
+            with self.lock:
+                self.unchecked_policies.add(call.caller)
+            return
+        spec = self.template.functions[call.caller]
+        principal = principal_arn(function_role_name(self.template.document, call.caller), spec.name)
+        refusal = None
+        for request in requests_of(call):
+            context = dict(request.context)
+            if is_allowed(statements, request.action, request.resource, context):
                 continue
-            action, resource = action_of(call), call_resource(call)
-            if not is_allowed(statements, action, resource):
-                gap = {"function": function, "action": action, "resource": resource}
-                gaps.append(gap)
-                if gap not in self.permission_gaps:
-                    self.permission_gaps.append(gap)
-        return gaps
+            call.denied.append(self.record_permission_gap(call.caller, request.action, request.resource))
+            if refusal is None:
+                explicit = explicitly_denied(statements, request.action, request.resource, context)
+                refusal = access_denied(call, denial_message(principal, request, explicit))
+        if refusal is not None and self.options.permissions == "enforce":
+            raise refusal
+
+    def record_permission_gap(self, principal: str, action: str, resource: str | None) -> dict[str, Any]:
+        """A call the principal's (a function's or the build role's) policies do not allow: kept once per run."""
+        gap = {"function": principal, "action": action, "resource": resource}
+        with self.lock:
+            if gap not in self.permission_gaps:
+                self.permission_gaps.append(gap)
+        return gap
 
     def _idempotency_table(self, function: str) -> str:
         assert self.template is not None
@@ -830,10 +916,6 @@ def _declared_parameters(path: Path) -> set[str]:
 
 def _with_layers(spec: FunctionSpec, overlays: dict[Path, Path]) -> FunctionSpec:
     return replace(spec, layer_dirs=tuple(overlays.get(path, path) for path in spec.layer_dirs))
-
-
-def _wildcard_regex(wildcard: str) -> str:
-    return "^" + ".*".join(re.escape(part) for part in wildcard.split("*")) + "$"
 
 
 def _input(event: dict[str, Any], input_path: str | None) -> Any:

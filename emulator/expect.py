@@ -8,7 +8,9 @@
       deployed: dev            # the environment ends on the commit
       not_deployed: dev        # no deployment of the commit to the environment was ever created
 
-Checks read the report (its timeline and final state), so they see what a user would.
+Checks read the report (its timeline and final state), so they see what a user would. Besides
+the steps' expectations, every run is checked for permission gaps (step 0: the whole run): a
+call that IAM would refuse on AWS fails the run, whatever the steps expected.
 """
 
 from __future__ import annotations
@@ -69,6 +71,22 @@ def _deployed_commits(report: dict[str, Any], environment: str) -> list[str]:
             elif ":" in image.rsplit("/", 1)[-1]:
                 commits.append(image.rsplit(":", 1)[1])
     return commits
+
+
+def permission_checks(report: dict[str, Any]) -> list[Check]:
+    """One failing check per permission gap of the run (a function's or the build role's), else one that passed."""
+    gaps = report.get("permission_gaps") or []
+    if not gaps:
+        return [Check(0, "no permission gaps", True, "")]
+    return [
+        Check(
+            0,
+            f"IAM allows {gap['function']}: {gap['action']} on {gap['resource'] or '(any resource)'}",
+            False,
+            "the template's policies do not allow it: AWS would refuse the call",
+        )
+        for gap in gaps
+    ]
 
 
 def check_step(report: dict[str, Any], step: dict[str, Any], expect: dict[str, Any]) -> list[Check]:

@@ -4,6 +4,8 @@ Every request is signed for one service (the credential scope of its Authorizati
 names it). Services moto lacks (CodeCommit, CodeBuild) are answered here; every other request
 is forwarded to moto unchanged, and observers see it and its answer (so that an ECR put_image
 can emit the event AWS would emit). A path prefix `/fn/<caller>` tells who made the call.
+Guards may refuse a call first (IAM, a busy deployment group); a refusal is answered in the
+protocol the caller spoke: JSON (`__type`) or, for a query-protocol request, XML `ErrorResponse`.
 """
 
 from __future__ import annotations
@@ -13,11 +15,13 @@ import json
 import socket
 import threading
 import time
+import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
+from xml.sax.saxutils import escape
 
 _HOP_BY_HOP = {"connection", "keep-alive", "transfer-encoding", "content-length", "server", "date"}
 _READ_PREFIXES = ("Get", "Describe", "List", "BatchGet", "Query", "Scan", "Receive", "Head")
@@ -26,11 +30,21 @@ _READ_PREFIXES = ("Get", "Describe", "List", "BatchGet", "Query", "Scan", "Recei
 class ApiError(Exception):
     """An AWS error answer: botocore raises it as ClientError with this code."""
 
-    def __init__(self, code: str, message: str, status: int = 400) -> None:
+    def __init__(
+        self,
+        code: str,
+        message: str,
+        status: int = 400,
+        json_type: str | None = None,
+        headers: dict[str, str] | None = None,
+    ) -> None:
         super().__init__(f"{code}: {message}")
         self.code = code
         self.message = message
         self.status = status
+        # The JSON `__type` when it differs from the code botocore reports (SQS's query-compatible errors).
+        self.json_type = json_type or code
+        self.headers = headers or {}
 
 
 @dataclass
@@ -45,6 +59,10 @@ class ApiCall:
     response: dict[str, Any] = field(default_factory=dict)
     error_code: str | None = None
     at: float = field(default_factory=time.monotonic)
+    # "json" (x-amz-json), "query" (form-encoded Action=...) or "rest": how the caller reads an error.
+    protocol: str = "json"
+    # The permission gaps the IAM guard found for this call (refused, or let through with --permissions report).
+    denied: list[dict[str, Any]] = field(default_factory=list)
 
     @property
     def is_write(self) -> bool:
@@ -167,6 +185,7 @@ class Front:
             service=_service_of(request.headers),
             operation=_operation_of(request.headers, params),
             params=params,
+            protocol=_protocol_of(request.headers),
         )
         local = self.local_services.get(call.service)
         try:
@@ -184,8 +203,7 @@ class Front:
             if not isinstance(unexpected, ApiError):
                 self.faults.append(f"{call.service}.{call.operation}: {unexpected!r}")
             status = error.status
-            headers = {"Content-Type": "application/x-amz-json-1.1", "x-amzn-ErrorType": error.code}
-            answer = json.dumps({"__type": error.code, "message": error.message}).encode()
+            headers, answer = _error_answer(error, call.protocol)
             call.error_code = error.code
         call.status = status
         if call.error_code is None and not call.succeeded:
@@ -238,6 +256,34 @@ class Front:
                 if attempt:
                     raise
         raise AssertionError("unreachable")
+
+
+def _protocol_of(headers: Any) -> str:
+    content_type = headers.get("Content-Type", "")
+    if "x-www-form-urlencoded" in content_type:
+        return "query"
+    if "json" in content_type or headers.get("X-Amz-Target"):
+        return "json"
+    return "rest"
+
+
+def _error_answer(error: ApiError, protocol: str) -> tuple[dict[str, str], bytes]:
+    """An error in the caller's protocol: botocore's query parser reads XML, the JSON parser `__type`."""
+    request_id = str(uuid.uuid4())
+    if protocol == "query":
+        body = (
+            "<ErrorResponse><Error><Type>Sender</Type>"
+            f"<Code>{escape(error.code)}</Code><Message>{escape(error.message)}</Message>"
+            f"</Error><RequestId>{request_id}</RequestId></ErrorResponse>"
+        )
+        return {"Content-Type": "text/xml", "x-amzn-RequestId": request_id, **error.headers}, body.encode()
+    headers = {
+        "Content-Type": "application/x-amz-json-1.1",
+        "x-amzn-ErrorType": error.json_type.rsplit("#", 1)[-1],
+        "x-amzn-RequestId": request_id,
+        **error.headers,
+    }
+    return headers, json.dumps({"__type": error.json_type, "message": error.message}).encode()
 
 
 def _error_code(headers: dict[str, str], answer: bytes) -> str:

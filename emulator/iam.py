@@ -2,25 +2,41 @@
 
 Emulated: moto does not enforce IAM. The emulator evaluates every call against the function's
 inline policy statements (its `Policies`, or those of the role its `Role` names; intrinsics
-resolved): an explicit
-Deny wins, else an Allow must match both the action and the call's resource (wildcards as IAM
-reads them). Conditions are not evaluated, and SAM policy templates (`DynamoDBCrudPolicy: ...`)
-are not expanded, so a function using one is reported as unchecked rather than as denied.
-The call is not refused: a permission the template lacks is reported (`permission_gaps`).
+resolved): an explicit Deny wins, else an Allow must match the action, the call's resource
+(wildcards as IAM reads them) and its conditions. Conditions are evaluated for StringEquals and
+StringLike on the context keys the emulator supplies (`iam:PassedToService` for the roles an
+ECS task definition names); any other operator or key fails closed (an Allow with it does not
+apply, a Deny with it does). SAM policy templates (`DynamoDBCrudPolicy: ...`) are not expanded,
+so a function using one is reported as unchecked rather than as denied. A call its policies do
+not allow is refused in the service's own error shape (`access_denied`), as AWS refuses it.
 """
 
 from __future__ import annotations
 
 import fnmatch
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
 
-from emulator.front import ApiCall
-from emulator.template import ACCOUNT_ID, REGION
+from moto.codedeploy.models import codedeploy_backends
+
+from emulator.front import ApiCall, ApiError
+from emulator.template import ACCOUNT_ID, REGION, STACK_NAME
 
 # Services whose IAM prefix differs from the signing name the front sees.
 _PREFIXES = {"monitoring": "cloudwatch", "email": "ses"}
+# The condition operators evaluated here; any other one makes its statement fail closed.
+_OPERATORS = ("StringEquals", "StringLike")
+# The service ECS tasks assume their roles as: what iam:PassedToService is for a task definition's roles.
+ECS_TASKS_SERVICE = "ecs-tasks.amazonaws.com"
+
+
+@dataclass(frozen=True)
+class Condition:
+    operator: str
+    key: str
+    values: tuple[str, ...]
 
 
 @dataclass(frozen=True)
@@ -28,6 +44,26 @@ class Statement:
     allow: bool
     actions: tuple[str, ...]
     resources: tuple[str, ...]
+    conditions: tuple[Condition, ...] = ()
+
+
+@dataclass(frozen=True)
+class Request:
+    """One authorisation IAM makes for a call: an action on a resource, with its condition context."""
+
+    action: str
+    resource: str | None
+    context: tuple[tuple[str, str], ...] = ()
+
+
+def _conditions(raw: Any) -> tuple[Condition, ...]:
+    if not isinstance(raw, dict):
+        return ()
+    return tuple(
+        Condition(str(operator), str(key), _strings(values))
+        for operator, block in raw.items()
+        for key, values in (block.items() if isinstance(block, dict) else [("", None)])
+    )
 
 
 def _strings(value: Any) -> tuple[str, ...]:
@@ -53,6 +89,7 @@ def policy_statements(policies: Any) -> tuple[list[Statement], bool]:
                     allow=str(raw.get("Effect", "Allow")) == "Allow",
                     actions=_strings(raw.get("Action")),
                     resources=_strings(raw.get("Resource")) or ("*",),
+                    conditions=_conditions(raw.get("Condition")),
                 )
             )
     return statements, complete
@@ -117,17 +154,136 @@ def _resource_matches(pattern: str, resource: str) -> bool:
     return pattern == "*" or fnmatch.fnmatchcase(resource, pattern.replace("[", "[[]"))
 
 
-def is_allowed(statements: list[Statement], action: str, resource: str | None) -> bool:
+def _condition_holds(condition: Condition, context: Mapping[str, str]) -> bool | None:
+    """True or False when it can be evaluated here; None for an operator or key the emulator does not know."""
+    value = context.get(condition.key)
+    if condition.operator not in _OPERATORS or value is None:
+        return None
+    if condition.operator == "StringEquals":
+        return value in condition.values
+    return any(fnmatch.fnmatchcase(value, pattern.replace("[", "[[]")) for pattern in condition.values)
+
+
+def is_allowed(
+    statements: list[Statement], action: str, resource: str | None, context: Mapping[str, str] | None = None
+) -> bool:
+    known = context or {}
+
     def applies(statement: Statement) -> bool:
         if not any(_matches(pattern, action) for pattern in statement.actions):
             return False
         # A call not scoped to a resource here is judged on its action alone.
-        return resource is None or any(_resource_matches(pattern, resource) for pattern in statement.resources)
+        if resource is not None and not any(_resource_matches(pattern, resource) for pattern in statement.resources):
+            return False
+        for condition in statement.conditions:
+            holds = _condition_holds(condition, known)
+            # Fail closed: an unknown condition keeps an Allow from applying and makes a Deny apply.
+            if not (holds if holds is not None else not statement.allow):
+                return False
+        return True
 
     if any(applies(statement) for statement in statements if not statement.allow):
         return False
     return any(applies(statement) for statement in statements if statement.allow)
 
 
+def explicitly_denied(
+    statements: list[Statement], action: str, resource: str | None, context: Mapping[str, str] | None = None
+) -> bool:
+    """Whether the refusal comes from a Deny (AWS words the message differently)."""
+    denies = [statement for statement in statements if not statement.allow]
+    return bool(denies) and not is_allowed([*denies, Statement(True, ("*",), ("*",))], action, resource, context)
+
+
+def requests_of(call: ApiCall) -> list[Request]:
+    """What IAM authorises for a call: its own action, plus iam:PassRole for every role it hands to a service."""
+    requests = [Request(action_of(call), resource) for resource in call_resources(call)]
+    if call.service == "ecs" and call.operation == "RegisterTaskDefinition":
+        # ECS checks PassRole for the task's roles with the caller's credentials, as AWS does.
+        for key in ("taskRoleArn", "executionRoleArn"):
+            role = call.params.get(key)
+            if role:
+                role_arn = str(role) if str(role).startswith("arn:") else f"arn:aws:iam::{ACCOUNT_ID}:role/{role}"
+                requests.append(Request("iam:PassRole", role_arn, (("iam:PassedToService", ECS_TASKS_SERVICE),)))
+    return requests
+
+
+def call_resources(call: ApiCall) -> list[str | None]:
+    """Every resource the call is authorised against (several for a batch over deployments)."""
+    if call.service == "codedeploy" and call.operation in ("GetDeployment", "BatchGetDeployments"):
+        groups = _deployment_groups(
+            [str(call.params.get("deploymentId") or "")]
+            if call.operation == "GetDeployment"
+            else [str(item) for item in call.params.get("deploymentIds") or []]
+        )
+        if groups:
+            return [_arn("codedeploy", f"deploymentgroup:{application}/{group}") for application, group in groups]
+    return [call_resource(call)]
+
+
+def _deployment_groups(deployment_ids: list[str]) -> list[tuple[str, str]]:
+    """The (application, group) of each known deployment: GetDeployment is authorised on its group."""
+    known = codedeploy_backends[ACCOUNT_ID][REGION].deployments
+    groups: list[tuple[str, str]] = []
+    for deployment_id in deployment_ids:
+        info = known.get(deployment_id)
+        if info is not None and (info.application_name, info.deployment_group_name) not in groups:
+            groups.append((info.application_name, info.deployment_group_name))
+    return groups
+
+
+def principal_arn(role_name: str, session_name: str) -> str:
+    """The assumed-role ARN a Lambda function (or a CodeBuild build) calls AWS as."""
+    return f"arn:aws:sts::{ACCOUNT_ID}:assumed-role/{role_name}/{session_name}"
+
+
+def denial_message(principal: str, request: Request, explicit: bool = False) -> str:
+    """AWS's words for a refused call."""
+    why = (
+        "with an explicit deny in an identity-based policy"
+        if explicit
+        else f"because no identity-based policy allows the {request.action} action"
+    )
+    resource = request.resource or "*"
+    return f"User: {principal} is not authorized to perform: {request.action} on resource: {resource} {why}"
+
+
+def access_denied(call: ApiCall, message: str) -> ApiError:
+    """The refusal as the service answers it, so botocore's ClientError carries AWS's own code.
+
+    JSON-protocol services answer 400 AccessDeniedException; SNS 403 AuthorizationError; the
+    other query services (STS, IAM) 403 AccessDenied in XML; SQS, now on JSON but query
+    compatible, 403 with x-amzn-query-error naming AccessDenied (botocore reports that code).
+    """
+    if call.service == "sns":
+        return ApiError("AuthorizationError", message, 403)
+    if call.service == "sqs":
+        return ApiError(
+            "AccessDenied",
+            message,
+            403,
+            json_type="com.amazon.coral.service#AccessDeniedException",
+            headers={"x-amzn-query-error": "AccessDenied;Sender"},
+        )
+    if call.protocol == "query":
+        return ApiError("AccessDenied", message, 403)
+    return ApiError("AccessDeniedException", message, 400)
+
+
 def action_of(call: ApiCall) -> str:
     return f"{_PREFIXES.get(call.service, call.service)}:{call.operation}"
+
+
+def role_name(document: dict[str, Any], role_logical_id: str) -> str:
+    """The role's name: its RoleName when plain text, else <stack>-<LogicalId> (CloudFormation's name starts so)."""
+    properties = (document.get("Resources", {}).get(role_logical_id) or {}).get("Properties") or {}
+    name = properties.get("RoleName")
+    return name if isinstance(name, str) else f"{STACK_NAME}-{role_logical_id}"
+
+
+def function_role_name(document: dict[str, Any], function_logical_id: str) -> str:
+    """The role a function runs as: the one its `Role` names, or the one SAM makes for it (<Function>Role)."""
+    properties = (document.get("Resources", {}).get(function_logical_id) or {}).get("Properties") or {}
+    role = properties.get("Role")
+    role_id = (role.get("Fn::GetAtt") or [None])[0] if isinstance(role, dict) else None
+    return role_name(document, str(role_id or f"{function_logical_id}Role"))

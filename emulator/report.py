@@ -11,6 +11,7 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
+from ecr_pipeline.core.naming import commit_of_build_tag
 from emulator.core import Emulator
 
 REPORT_FORMAT = 1
@@ -25,7 +26,8 @@ def _all_images(emulator: Emulator, repository: str) -> list[dict[str, Any]]:
 
 
 def _commit_tag(tags: list[str]) -> str | None:
-    return next((tag for tag in tags if len(tag) == 40 and all(c in "0123456789abcdef" for c in tag)), None)
+    """The commit of the image's build tag (`sha-<commit>`), if it has one."""
+    return next((commit for commit in map(commit_of_build_tag, tags) if commit), None)
 
 
 def images_state(emulator: Emulator) -> dict[str, list[dict[str, Any]]]:
@@ -231,6 +233,7 @@ def build_report(emulator: Emulator, scenario: str, wall_seconds: float) -> dict
             "config": str(emulator.options.config),
             "duplicate": emulator.options.duplicate,
             "shuffle_seed": emulator.options.shuffle_seed,
+            "permissions": emulator.options.permissions,
         },
         "timing": {
             "setup_seconds": round(emulator.setup_seconds, 3),
@@ -275,7 +278,7 @@ def print_summary(emulator: Emulator, report: dict[str, Any], report_path: str |
         for image in images:
             scan = image["scan"] or {}
             counts = ", ".join(f"{key} {value}" for key, value in (scan.get("counts") or {}).items()) or "clean"
-            others = [tag for tag in image["tags"] if tag != image["commit"]]
+            others = [tag for tag in image["tags"] if commit_of_build_tag(tag) is None]
             source = built_from.get(image["commit"], "?")
             printer.line(
                 f"  {repository}:{(image['commit'] or image['digest'])[:12]} (built from {source})"
@@ -309,7 +312,8 @@ def print_summary(emulator: Emulator, report: dict[str, Any], report_path: str |
     if state["failed_invocations"]:
         printer.line(f"Failed invocations (dead-letter): {len(state['failed_invocations'])}")
     if report.get("permission_gaps"):
-        printer.line(f"IAM: {len(report['permission_gaps'])} call(s) the template's policies do not allow")
+        handling = "let through" if emulator.options.permissions == "report" else "refused"
+        printer.line(f"IAM: {len(report['permission_gaps'])} call(s) the template's policies do not allow ({handling})")
         for gap in report["permission_gaps"]:
             printer.line(f"  {gap['function']}: {gap['action']} on {gap['resource'] or '(any resource)'}")
     if report.get("emulator_faults"):
@@ -320,7 +324,8 @@ def print_summary(emulator: Emulator, report: dict[str, Any], report_path: str |
         for check in report["checks"]:
             mark = "ok  " if check["passed"] else "FAIL"
             detail = f"  ({check['detail']})" if check["detail"] and not check["passed"] else ""
-            printer.line(f"  {mark} step {check['step']}: {check['expectation']}{detail}")
+            where = f"step {check['step']}" if check["step"] else "run"
+            printer.line(f"  {mark} {where}: {check['expectation']}{detail}")
     outcomes = Counter(entry["outcome"] for entry in report["timeline"] if entry["kind"] == "delivery")
     printer.line("Deliveries: " + ", ".join(f"{count} {outcome}" for outcome, count in sorted(outcomes.items())))
     printer.line(

@@ -11,7 +11,8 @@
       - scan_findings: {commit: <id or branch>, findings: [{id, severity, package, version, fixed_in}]}
       - scan_findings: {next: true, status: FAILED}
       - fail_next_build: {reason: "..."}
-      - deployment_group_busy: {group: demo-app-dev, times: 1}
+      - deployment_group_busy: {group: demo-app-dev, times: 1}   # a real deployment by ops, in progress
+                                                                #  until `times` deployments met it
       - deployment_group_fails: {group: demo-app-dev, times: 1}
       - inject_event: {file: events/x.json}   # or {event: {...}}
 
@@ -33,7 +34,7 @@ import yaml
 
 from emulator.core import REPO_ROOT, Emulator
 from emulator.ecr import SEVERITIES, Finding, ScanResult
-from emulator.expect import Check, check_step, validate_expect
+from emulator.expect import Check, check_step, permission_checks, validate_expect
 
 STEP_KINDS = (
     "commit",
@@ -163,9 +164,13 @@ class ScenarioRunner:
             if step.get("wait", True):
                 self.emulator.run_until_idle()
         self.emulator.run_until_idle()
+        assert self.emulator.codedeploy is not None
+        # A busy group's deployment that no deployment met ends with the scenario, as it would in time.
+        if self.emulator.codedeploy.release_held():
+            self.emulator.run_until_idle()
 
     def check(self, report: dict[str, Any]) -> list[Check]:
-        """Every step's expectations, checked against the run's report."""
+        """Every step's expectations, checked against the run's report, then the run's permission gaps."""
         checks: list[Check] = []
         for index, step in enumerate(self.scenario.steps, start=1):
             if "expect" in step:
@@ -173,7 +178,7 @@ class ScenarioRunner:
                     entry for entry in report["timeline"] if entry["kind"] == "step" and entry["step"] == index
                 )
                 checks.extend(check_step(report, recorded, step["expect"]))
-        return checks
+        return checks + permission_checks(report)
 
     # --- the steps -------------------------------------------------------------------------
 
@@ -272,9 +277,13 @@ class ScenarioRunner:
         assert self.emulator.codedeploy is not None
         key = self._group(raw, where)
         times = int(raw.get("times", 1))
-        self.emulator.codedeploy.busy[key] = self.emulator.codedeploy.busy.get(key, 0) + times
-        self.emulator.printer.action(f"deployment group {key[1]} refuses the next {times} deployment(s)")
-        return {"group": key[1], "times": times}
+        if times < 1:
+            raise ScenarioError(f"{where}.times: must be 1 or more")
+        deployment = self.emulator.codedeploy.occupy(key, times)
+        self.emulator.printer.action(
+            f"ops deploy {key[1]} by hand ({deployment.id}): it refuses the next {times} deployment(s), then ends"
+        )
+        return {"group": key[1], "times": times, "deployment_id": deployment.id}
 
     def _deployment_group_fails(self, index: int, raw: dict[str, Any], where: str) -> dict[str, Any]:
         assert self.emulator.codedeploy is not None

@@ -26,7 +26,7 @@ def deliveries(report: dict[str, Any], function: str | None = None) -> list[dict
     ]
 
 
-def image_of(report: dict[str, Any], commit: str, repository: str = "demo-app") -> dict[str, Any] | None:
+def image_of(report: dict[str, Any], commit: str, repository: str = "ecr-pipeline/demo-app") -> dict[str, Any] | None:
     return next((image for image in report["final_state"]["images"][repository] if image["commit"] == commit), None)
 
 

@@ -89,7 +89,8 @@ def test_enhanced_scanning_reports_through_inspector(scenario: Path, enhanced_co
     ]
 
     assert [event["detail-type"] for event in scans] == ["Inspector2 Scan", "Inspector2 Scan"]
-    assert scans[0]["detail"]["repository-name"] == "arn:aws:ecr:us-east-1:123456789012:repository/demo-app"
+    repository_arn = "arn:aws:ecr:us-east-1:123456789012:repository/ecr-pipeline/demo-app"
+    assert scans[0]["detail"]["repository-name"] == repository_arn
     assert scans[0]["detail"]["finding-severity-counts"] == {"TOTAL": 0}
     assert [event for event in events(report, "ECR Image Scan")] == []
 

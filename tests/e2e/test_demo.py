@@ -17,7 +17,7 @@ def test_main_push_builds_the_pushed_commit_once(run_demo: RunScenario) -> None:
     builds = builds_of(report, commit)
 
     assert [build["status"] for build in builds] == ["SUCCEEDED"]
-    assert builds[0]["image_tag"] == commit
+    assert builds[0]["image_tag"] == f"sha-{commit}"
     assert image_of(report, commit) is not None
 
 
@@ -77,8 +77,8 @@ def test_build_events_carry_the_environment_overrides(run_demo: RunScenario) -> 
         for item in succeeded[0]["additional-information"]["environment"]["environment-variables"]
     }
 
-    assert variables["IMAGE_TAG"] == commit
-    assert variables["ECR_REPOSITORY_URI"] == "123456789012.dkr.ecr.us-east-1.amazonaws.com/demo-app"
+    assert variables["IMAGE_TAG"] == f"sha-{commit}"
+    assert variables["ECR_REPOSITORY_URI"] == "123456789012.dkr.ecr.us-east-1.amazonaws.com/ecr-pipeline/demo-app"
     assert variables["SOURCE_BRANCH"] == "main"
 
 
@@ -127,7 +127,7 @@ def test_blocked_image_keeps_only_its_build_tag(run_demo: RunScenario, template_
     blocked = image_of(report, commit)
 
     assert set(verdicts) == {"BLOCKED"}
-    assert blocked is not None and blocked["tags"] == [commit]
+    assert blocked is not None and blocked["tags"] == [f"sha-{commit}"]
 
 
 def test_dev_runs_the_last_passed_main_image(run_demo: RunScenario, template_functions: set[str]) -> None:

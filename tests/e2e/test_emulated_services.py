@@ -10,9 +10,13 @@ import boto3
 import pytest
 from botocore.exceptions import ClientError
 
+from ecr_pipeline.core.naming import build_tag
 from emulator.core import Emulator, Options
 from emulator.output import Printer
 from emulator.slack import block_kit_problems
+
+# The emulated stack's ECR repository for the image demo-app.
+ECR_REPOSITORY = "ecr-pipeline/demo-app"
 
 pytestmark = pytest.mark.e2e
 
@@ -101,10 +105,10 @@ def _start(emulator: Emulator, commit: str, token: str, tag: str | None = None) 
         environmentVariablesOverride=[
             {
                 "name": "ECR_REPOSITORY_URI",
-                "value": "123456789012.dkr.ecr.us-east-1.amazonaws.com/demo-app",
+                "value": "123456789012.dkr.ecr.us-east-1.amazonaws.com/ecr-pipeline/demo-app",
                 "type": "PLAINTEXT",
             },
-            {"name": "IMAGE_TAG", "value": tag or commit, "type": "PLAINTEXT"},
+            {"name": "IMAGE_TAG", "value": tag or build_tag(commit), "type": "PLAINTEXT"},
         ],
     )["build"]
 
@@ -132,7 +136,7 @@ def test_build_pushes_the_commit_image_and_emits_push_and_scan_events(
         for entry in emulator.timeline
         if entry["kind"] == "event"
         and entry["event"]["detail-type"] == "ECR Image Action"
-        and entry["event"]["detail"].get("image-tag") == commits["second"]
+        and entry["event"]["detail"].get("image-tag") == build_tag(commits["second"])
     ]
 
     assert done["buildStatus"] == "SUCCEEDED"
@@ -143,9 +147,10 @@ def test_build_pushes_the_commit_image_and_emits_push_and_scan_events(
 
 def test_same_commit_gives_the_same_digest_on_a_retag(emulator: Emulator, commits: dict[str, str]) -> None:
     ecr = client(emulator, "ecr")
-    image = ecr.batch_get_image(repositoryName="demo-app", imageIds=[{"imageTag": commits["second"]}])["images"][0]
+    build_image = {"imageTag": build_tag(commits["second"])}
+    image = ecr.batch_get_image(repositoryName=ECR_REPOSITORY, imageIds=[build_image])["images"][0]
 
-    retag = ecr.put_image(repositoryName="demo-app", imageManifest=image["imageManifest"], imageTag="main")["image"]
+    retag = ecr.put_image(repositoryName=ECR_REPOSITORY, imageManifest=image["imageManifest"], imageTag="main")["image"]
     pushes = [
         entry["event"]["detail"]
         for entry in emulator.timeline
@@ -156,7 +161,7 @@ def test_same_commit_gives_the_same_digest_on_a_retag(emulator: Emulator, commit
     assert pushes == [
         {
             "result": "SUCCESS",
-            "repository-name": "demo-app",
+            "repository-name": ECR_REPOSITORY,
             "image-digest": retag["imageId"]["imageDigest"],
             "action-type": "PUSH",
             "image-tag": "main",
@@ -171,15 +176,16 @@ def test_build_told_to_fail_ends_failed_without_an_image(emulator: Emulator, com
     emulator.run_until_idle()
 
     done = client(emulator, "codebuild").batch_get_builds(ids=[build["id"]])["builds"][0]
-    images = client(emulator, "ecr").describe_images(repositoryName="demo-app")["imageDetails"]
+    images = client(emulator, "ecr").describe_images(repositoryName=ECR_REPOSITORY)["imageDetails"]
 
     assert done["buildStatus"] == "FAILED"
     assert "never-pushed" not in [tag for image in images for tag in image.get("imageTags", [])]
 
 
-def test_busy_deployment_group_refuses_a_deployment(emulator: Emulator) -> None:
+def test_busy_deployment_group_refuses_a_deployment_while_its_active_one_runs(emulator: Emulator) -> None:
     assert emulator.codedeploy is not None
-    emulator.codedeploy.busy[("demo-app", "demo-app-dev")] = 1
+    busy = emulator.codedeploy.occupy(("demo-app", "demo-app-dev"), 1)
+    emulator.run_until_idle()
     appspec = {
         "version": 0.0,
         "Resources": [
@@ -200,19 +206,27 @@ def test_busy_deployment_group_refuses_a_deployment(emulator: Emulator) -> None:
         "revision": {"revisionType": "AppSpecContent", "appSpecContent": {"content": json.dumps(appspec)}},
     }
     codedeploy = client(emulator, "codedeploy")
+    active = codedeploy.list_deployments(
+        applicationName="demo-app", deploymentGroupName="demo-app-dev", includeOnlyStatuses=["InProgress"]
+    )["deployments"]
 
     with pytest.raises(ClientError) as raised:
         codedeploy.create_deployment(**request)
+    emulator.run_until_idle()
     deployment_id = codedeploy.create_deployment(**request)["deploymentId"]
     emulator.run_until_idle()
-    states = [
-        entry["event"]["detail"]["state"]
-        for entry in emulator.timeline
-        if entry["kind"] == "event" and entry["event"]["detail"].get("deploymentId") == deployment_id
-    ]
 
+    def states(deployment: str) -> list[str]:
+        return [
+            entry["event"]["detail"]["state"]
+            for entry in emulator.timeline
+            if entry["kind"] == "event" and entry["event"]["detail"].get("deploymentId") == deployment
+        ]
+
+    assert active == [busy.id]
     assert raised.value.response["Error"]["Code"] == "DeploymentLimitExceededException"
-    assert states == ["START", "SUCCESS"]
+    assert states(busy.id) == ["START", "SUCCESS"]
+    assert states(deployment_id) == ["START", "SUCCESS"]
     assert codedeploy.get_deployment(deploymentId=deployment_id)["deploymentInfo"]["status"] == "Succeeded"
 
 

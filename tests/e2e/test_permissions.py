@@ -19,7 +19,7 @@ steps:
   - commit: {branch: main, message: "First", files: {Dockerfile: "FROM scratch\\n"}}
 """
 TAG_IMAGE_PUT = re.compile(r"^ +- ecr:PutImage\n", re.MULTILINE)
-REPOSITORY = "arn:aws:ecr:us-east-1:123456789012:repository/demo-app"
+REPOSITORY = "arn:aws:ecr:us-east-1:123456789012:repository/ecr-pipeline/demo-app"
 
 
 def test_demo_calls_only_what_the_policies_allow(run_demo: RunScenario) -> None:
