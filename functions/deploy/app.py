@@ -17,7 +17,7 @@ from ecr_pipeline.core.deploy import DeployServices, handle
 from ecr_pipeline.core.deploy_plan import DeployMessage, idempotency_fact, parse_event
 from ecr_pipeline.events.envelope import MalformedEvent
 from ecr_pipeline.idempotency import idempotency_config, persistence_layer
-from ecr_pipeline.observability import logger, metrics, reject_malformed
+from ecr_pipeline.observability import CORRELATION_ID_PATH, count_outcome, logger, metrics, reject_malformed
 from ecr_pipeline.settings import load_pipeline_config, load_settings
 
 settings = load_settings("ledger_table", "idempotency_table")
@@ -40,13 +40,11 @@ idempotency = idempotency_config()
 def process(fact: dict[str, Any], message: DeployMessage) -> dict[str, Any]:
     outcome = handle(message, config, services)
     for environment in outcome.get("environments", []):
-        metrics.add_metric(
-            name=f"Deployments{str(environment['status']).title().replace(' ', '')}", unit="Count", value=1
-        )
+        count_outcome("Deployments", str(environment["status"]))
     return outcome
 
 
-@logger.inject_lambda_context(correlation_id_path="id")
+@logger.inject_lambda_context(correlation_id_path=CORRELATION_ID_PATH)
 @metrics.log_metrics
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     try:

@@ -15,7 +15,7 @@ from ecr_pipeline.core.scan_check import ScanServices, check_scan, idempotency_f
 from ecr_pipeline.events.envelope import MalformedEvent
 from ecr_pipeline.events.scan import ScanEvent, parse_scan_event
 from ecr_pipeline.idempotency import idempotency_config, persistence_layer
-from ecr_pipeline.observability import logger, metrics, reject_malformed
+from ecr_pipeline.observability import CORRELATION_ID_PATH, count_outcome, logger, metrics, reject_malformed
 from ecr_pipeline.settings import load_pipeline_config, load_settings
 
 settings = load_settings("ledger_table", "idempotency_table")
@@ -35,11 +35,11 @@ idempotency = idempotency_config()
 def process(fact: dict[str, Any], scan: ScanEvent) -> dict[str, Any]:
     outcome = check_scan(scan, config, services, today=dt.datetime.now(dt.UTC).date())
     if "verdict" in outcome:
-        metrics.add_metric(name=f"Verdict{str(outcome['verdict']).title()}", unit="Count", value=1)
+        count_outcome("Verdict", str(outcome["verdict"]))
     return outcome
 
 
-@logger.inject_lambda_context(correlation_id_path="id")
+@logger.inject_lambda_context(correlation_id_path=CORRELATION_ID_PATH)
 @metrics.log_metrics
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     try:

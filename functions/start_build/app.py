@@ -13,10 +13,10 @@ from ecr_pipeline.adapters.ecr import Ecr
 from ecr_pipeline.adapters.eventbridge import EventPublisher
 from ecr_pipeline.adapters.ledger import Ledger
 from ecr_pipeline.core.start_build import BuildServices, handle_push
-from ecr_pipeline.events.codecommit import parse_push_event
+from ecr_pipeline.events.codecommit import RefChange, parse_push_event
 from ecr_pipeline.events.envelope import MalformedEvent
 from ecr_pipeline.idempotency import idempotency_config, persistence_layer
-from ecr_pipeline.observability import logger, metrics, reject_malformed
+from ecr_pipeline.observability import CORRELATION_ID_PATH, count_outcome, logger, metrics, reject_malformed
 from ecr_pipeline.settings import load_pipeline_config, load_settings
 
 settings = load_settings("ledger_table", "idempotency_table", "codebuild_project")
@@ -29,18 +29,14 @@ services = BuildServices(
     publisher=EventPublisher(settings.event_source, settings.event_bus_name, stack=settings.stack_name),
     project=settings.codebuild_project,
 )
-# Keyed on the delivery's event id(s): a redelivered push acts once.
-idempotency = idempotency_config("[id, Records[].eventId]")
+# Keyed on the pushes the delivery carries (event id, ref, commit): a redelivered push acts once.
+idempotency = idempotency_config()
 
 
 @idempotent_function(
-    data_keyword_argument="event", persistence_store=persistence_layer(settings.idempotency_table), config=idempotency
+    data_keyword_argument="fact", persistence_store=persistence_layer(settings.idempotency_table), config=idempotency
 )
-def process(event: dict[str, Any]) -> dict[str, Any]:
-    try:
-        changes = parse_push_event(event)
-    except MalformedEvent as error:
-        return reject_malformed(error, "push")
+def process(fact: dict[str, Any], changes: list[RefChange]) -> dict[str, Any]:
     results = []
     for change in changes:
         outcome = handle_push(change, config, services)
@@ -48,7 +44,7 @@ def process(event: dict[str, Any]) -> dict[str, Any]:
             logger.info(
                 "push ignored", repository=change.repository, ref=change.ref_name, reason=outcome.ignored_reason
             )
-            metrics.add_metric(name="PushesIgnored", unit="Count", value=1)
+            count_outcome("Pushes", "ignored")
         for image in outcome.images:
             logger.info(
                 "image handled",
@@ -60,13 +56,22 @@ def process(event: dict[str, Any]) -> dict[str, Any]:
                 build_id=image.build_id,
                 reason=image.reason,
             )
-            metrics.add_metric(name=f"Builds{image.action.capitalize()}", unit="Count", value=1)
+            count_outcome("Builds", image.action)
         results.append(outcome.as_dict())
     return {"status": "handled", "pushes": results}
 
 
-@logger.inject_lambda_context(correlation_id_path="id")
+@logger.inject_lambda_context(correlation_id_path=CORRELATION_ID_PATH)
 @metrics.log_metrics
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    try:
+        changes = parse_push_event(event)
+    except MalformedEvent as error:
+        return reject_malformed(error, "push")
     idempotency.register_lambda_context(context)
-    return process(event=event)
+    return process(fact=push_fact(changes), changes=changes)
+
+
+def push_fact(changes: list[RefChange]) -> dict[str, Any]:
+    """What makes a delivery the same delivery: its pushes, each by event id, ref and commit."""
+    return {"pushes": [[change.event_id, change.ref_type, change.ref_name, change.commit_id] for change in changes]}

@@ -14,7 +14,7 @@ from ecr_pipeline.adapters.ledger import Ledger
 from ecr_pipeline.core.promotion import TagImageEvent, TagServices, handle, idempotency_fact, parse_event, skip_reason
 from ecr_pipeline.events.envelope import MalformedEvent
 from ecr_pipeline.idempotency import idempotency_config, persistence_layer
-from ecr_pipeline.observability import logger, metrics, reject_malformed
+from ecr_pipeline.observability import CORRELATION_ID_PATH, count_outcome, logger, metrics, reject_malformed
 from ecr_pipeline.settings import load_pipeline_config, load_settings
 
 settings = load_settings("ledger_table", "idempotency_table")
@@ -34,11 +34,11 @@ idempotency = idempotency_config()
 )
 def process(fact: dict[str, Any], message: TagImageEvent) -> dict[str, Any]:
     outcome = handle(message, config, services)
-    metrics.add_metric(name=f"TagImage{str(outcome['status']).title().replace(' ', '')}", unit="Count", value=1)
+    count_outcome("TagImage", str(outcome["status"]))
     return outcome
 
 
-@logger.inject_lambda_context(correlation_id_path="id")
+@logger.inject_lambda_context(correlation_id_path=CORRELATION_ID_PATH)
 @metrics.log_metrics
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     try:
@@ -49,7 +49,7 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     if reason:
         # Retags come back as PUSH events: dropping them here is what keeps tagging from looping.
         logger.info("event ignored", detail_type=event.get("detail-type"), reason=reason)
-        metrics.add_metric(name="EventsIgnored", unit="Count", value=1)
+        count_outcome("Events", "ignored")
         return {"status": "ignored", "reason": reason}
     idempotency.register_lambda_context(context)
     return process(fact=idempotency_fact(message), message=message)

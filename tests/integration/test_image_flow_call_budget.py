@@ -1,5 +1,6 @@
 """AWS calls per event for tag_image, scan_check and deploy, counted with botocore's
 `before-call` hook on the clients each handler uses, against the budget in docs/image-flow.md.
+Each test also asserts the outcome it measured, so a handler that does nothing cannot pass.
 
 Each figure includes Powertools idempotency (2 DynamoDB calls: the in-progress record and the
 result), which every acted-on event pays.
@@ -7,7 +8,7 @@ result), which every acted-on event pays.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from typing import Any
 
 import boto3
@@ -51,19 +52,18 @@ def aws() -> Iterator[None]:
         yield
 
 
-def count(function: Function, scenario: str, event: dict[str, Any]) -> int:
+def within_budget(function: Function, name: str, event: dict[str, Any]) -> dict[str, Any]:
+    """Invoke once: the calls it cost must be within the budget; the result is returned for its outcome."""
     function.calls.clear()
-    function.invoke(event)
+    result: dict[str, Any] = function.invoke(event)
     total = sum(function.calls.values())
-    print(f"{scenario}: {total} {dict(function.calls)}")
-    return total
+    print(f"{name}: {total} {dict(function.calls)}")
+    assert total <= BUDGET[name], f"{name}: {total} AWS calls, budget {BUDGET[name]}"
+    return result
 
 
-def scenario(name: str) -> Callable[[int], None]:
-    def check(total: int) -> None:
-        assert total <= BUDGET[name], f"{name}: {total} AWS calls, budget {BUDGET[name]}"
-
-    return check
+def environment_statuses(result: dict[str, Any]) -> list[str]:
+    return [environment["status"] for environment in result["environments"]]
 
 
 def verdict(digest: str, passed: bool) -> dict[str, Any]:
@@ -78,7 +78,9 @@ def test_tag_image_build_push_on_a_scan_on_push_repository(aws: None, monkeypatc
     tag_image = load_function("tag_image", monkeypatch)
     name = "tag_image: build push, repository scans on push"
 
-    scenario(name)(count(tag_image, name, load_event("ecr_push_build_tag", **{"image-digest": digest})))
+    result = within_budget(tag_image, name, load_event("ecr_push_build_tag", **{"image-digest": digest}))
+
+    assert (result["status"], result["scan"]) == ("registered", "scan on push")
 
 
 def test_tag_image_build_push_that_starts_a_scan(aws: None, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -87,7 +89,10 @@ def test_tag_image_build_push_that_starts_a_scan(aws: None, monkeypatch: pytest.
     tag_image = load_function("tag_image", monkeypatch)
     name = "tag_image: build push, scan started"
 
-    scenario(name)(count(tag_image, name, load_event("ecr_push_build_tag", **{"image-digest": digest})))
+    result = within_budget(tag_image, name, load_event("ecr_push_build_tag", **{"image-digest": digest}))
+
+    assert (result["status"], result["scan"]) == ("registered", "scan started")
+    assert tag_image.calls["ecr:StartImageScan"] == 1
 
 
 def test_tag_image_retag_push_costs_nothing(aws: None, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -95,7 +100,9 @@ def test_tag_image_retag_push_costs_nothing(aws: None, monkeypatch: pytest.Monke
     tag_image = load_function("tag_image", monkeypatch)
     name = "tag_image: retag push (ignored)"
 
-    scenario(name)(count(tag_image, name, load_event("ecr_push_retag")))
+    result = within_budget(tag_image, name, load_event("ecr_push_retag"))
+
+    assert result["status"] == "ignored" and "not a build tag" in result["reason"]
 
 
 def test_tag_image_passed_verdict_for_the_default_branch(aws: None, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -105,7 +112,9 @@ def test_tag_image_passed_verdict_for_the_default_branch(aws: None, monkeypatch:
     tag_image = load_function("tag_image", monkeypatch)
     name = "tag_image: verdict PASSED, default branch (3 tags)"
 
-    scenario(name)(count(tag_image, name, verdict(digest, True)))
+    result = within_budget(tag_image, name, verdict(digest, True))
+
+    assert result["status"] == "promoted" and sorted(result["added"]) == ["latest", "main", "main-a3b2c1d"]
 
 
 def test_tag_image_blocked_verdict(aws: None, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -115,7 +124,9 @@ def test_tag_image_blocked_verdict(aws: None, monkeypatch: pytest.MonkeyPatch) -
     tag_image = load_function("tag_image", monkeypatch)
     name = "tag_image: verdict BLOCKED"
 
-    scenario(name)(count(tag_image, name, verdict(digest, False)))
+    result = within_budget(tag_image, name, verdict(digest, False))
+
+    assert result["status"] == "blocked" and result["reasons"]
 
 
 def test_tag_image_promotion_request_for_a_git_tag(aws: None, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -125,7 +136,9 @@ def test_tag_image_promotion_request_for_a_git_tag(aws: None, monkeypatch: pytes
     tag_image = load_function("tag_image", monkeypatch)
     name = "tag_image: promotion requested, git tag v1.2.3 (3 tags)"
 
-    scenario(name)(count(tag_image, name, load_event("promotion_requested", image_digest=digest)))
+    result = within_budget(tag_image, name, load_event("promotion_requested", image_digest=digest))
+
+    assert result["status"] == "promoted" and result["added"] == ["1.2.3", "1.2", "1"]
 
 
 def test_scan_check_complete_basic_scan(aws: None, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -136,7 +149,10 @@ def test_scan_check_complete_basic_scan(aws: None, monkeypatch: pytest.MonkeyPat
     scan_check = load_function("scan_check", monkeypatch)
     name = "scan_check: basic scan COMPLETE, one findings page"
 
-    scenario(name)(count(scan_check, name, load_event("ecr_scan_complete_findings", **{"image-digest": digest})))
+    result = within_budget(scan_check, name, load_event("ecr_scan_complete_findings", **{"image-digest": digest}))
+
+    assert (result["status"], result["verdict"]) == ("decided", "BLOCKED")
+    assert any("CRITICAL" in reason for reason in result["reasons"])
 
 
 def test_scan_check_failed_scan(aws: None, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -146,7 +162,9 @@ def test_scan_check_failed_scan(aws: None, monkeypatch: pytest.MonkeyPatch) -> N
     scan_check = load_function("scan_check", monkeypatch)
     name = "scan_check: basic scan FAILED"
 
-    scenario(name)(count(scan_check, name, load_event("ecr_scan_failed", **{"image-digest": digest})))
+    result = within_budget(scan_check, name, load_event("ecr_scan_failed", **{"image-digest": digest}))
+
+    assert (result["status"], result["verdict"]) == ("decided", "BLOCKED")
 
 
 def promoted(time: str, digest: str = "sha256:" + "ab" * 32) -> dict[str, Any]:
@@ -163,7 +181,9 @@ def test_deploy_started(aws: None, monkeypatch: pytest.MonkeyPatch) -> None:
     deploy = load_function("deploy", monkeypatch)
     name = "deploy: image promoted, deployment started"
 
-    scenario(name)(count(deploy, name, promoted("2026-11-28T10:05:00.000000Z")))
+    result = within_budget(deploy, name, promoted("2026-11-28T10:05:00.000000Z"))
+
+    assert environment_statuses(result) == ["started"]
 
 
 def test_deploy_superseded(aws: None, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -173,7 +193,9 @@ def test_deploy_superseded(aws: None, monkeypatch: pytest.MonkeyPatch) -> None:
     deploy.invoke(promoted("2026-11-28T10:05:00.000000Z"))
     name = "deploy: image promoted, superseded"
 
-    scenario(name)(count(deploy, name, promoted("2026-11-28T10:04:00.000000Z", "sha256:" + "cd" * 32)))
+    result = within_budget(deploy, name, promoted("2026-11-28T10:04:00.000000Z", "sha256:" + "cd" * 32))
+
+    assert result["environments"] == [{"environment": "dev", "status": "skipped", "reason": "superseded"}]
 
 
 def test_deploy_busy_group_queued(aws: None, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -189,7 +211,9 @@ def test_deploy_busy_group_queued(aws: None, monkeypatch: pytest.MonkeyPatch) ->
     name = "deploy: image promoted, group busy, queued"
 
     with stubber:
-        scenario(name)(count(deploy, name, promoted("2026-11-28T10:05:00.000000Z")))
+        result = within_budget(deploy, name, promoted("2026-11-28T10:05:00.000000Z"))
+
+    assert environment_statuses(result) == ["queued"]
 
 
 def test_deploy_retry_of_a_superseded_candidate(aws: None, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -203,4 +227,6 @@ def test_deploy_retry_of_a_superseded_candidate(aws: None, monkeypatch: pytest.M
     )
     name = "deploy: retry of a superseded candidate"
 
-    scenario(name)(count(deploy, name, {"Records": [{"eventSource": "aws:sqs", "messageId": "1", "body": body}]}))
+    result = within_budget(deploy, name, {"Records": [{"eventSource": "aws:sqs", "messageId": "1", "body": body}]})
+
+    assert (result["status"], environment_statuses(result)) == ("retried", ["superseded"])

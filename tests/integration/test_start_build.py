@@ -351,6 +351,17 @@ def test_malformed_event_is_rejected_naming_the_field_and_not_retried(harness: H
     assert harness.build_requests == []
 
 
+def test_an_event_without_an_id_is_rejected_before_idempotency(harness: Harness) -> None:
+    # Parsed before idempotency, as every handler does: no IdempotencyKeyError escapes for Lambda to retry.
+    event = load_event("codecommit_branch_updated")
+    del event["id"]
+
+    result = harness.invoke(event)
+
+    assert result["status"] == "rejected" and "id" in result["reason"]
+    assert harness.build_requests == []
+
+
 def test_throttled_start_build_is_raised_for_lambda_to_retry(harness: Harness) -> None:
     harness.expect_commit(COMMIT_B)
     harness.expect_differences([[("src/app.py", "src/app.py")]])

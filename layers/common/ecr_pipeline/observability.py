@@ -3,12 +3,27 @@
 Service name, namespace and log level come from the POWERTOOLS_* variables the template sets.
 """
 
+import re
+
 from aws_lambda_powertools import Logger, Metrics
+from aws_lambda_powertools.logging import correlation_paths
 
 from ecr_pipeline.events.envelope import MalformedEvent
 
 logger = Logger()
 metrics = Metrics()
+
+# Every handler logs with the id of the event it was given as its correlation id.
+CORRELATION_ID_PATH = correlation_paths.EVENT_BRIDGE
+
+
+def metric_name(kind: str, status: str) -> str:
+    """One naming scheme for outcome counts: ("Deployments", "already deployed") -> DeploymentsAlreadyDeployed."""
+    return kind + "".join(part.capitalize() for part in re.split(r"[\s_-]+", status) if part)
+
+
+def count_outcome(kind: str, status: str) -> None:
+    metrics.add_metric(name=metric_name(kind, status), unit="Count", value=1)
 
 
 def reject_malformed(error: MalformedEvent, event_kind: str) -> dict[str, str]:
