@@ -10,7 +10,7 @@ SAM       := $(SAM_VENV)/bin/sam
 # The template's Fn::ForEach loops (AWS::LanguageExtensions) are expanded by SAM CLI itself.
 SAM_ENV   := PATH="$(abspath $(VENV))/bin:$$PATH" SAM_CLI_TELEMETRY=0 SAM_CLI_CONTAINER_CONNECTION_TIMEOUT=1 SAM_CLI_ENABLE_LANGUAGE_EXTENSIONS=1
 # The template parameters that follow from pipeline.yaml: the applications, never written twice.
-STACK_PARAMETERS = $$(PYTHONPATH=layers/common $(PY) -m ecr_pipeline.stack pipeline.yaml)
+STACK_PARAMETERS = $$($(PY) -m ecr_pipeline.stack pipeline.yaml)
 PIP_QUIET := --quiet --disable-pip-version-check
 
 .PHONY: help setup demo test lint unit integration e2e build validate bench deploy clean
@@ -21,9 +21,11 @@ help:
 	@echo "make lint | unit | integration | e2e | build | validate | bench | deploy | clean"
 
 # --- environments: made from nothing, pinned by the lock files ------------------------------
-$(VENV)/.installed: requirements/dev.lock
+$(VENV)/.installed: requirements/dev.lock layers/common/pyproject.toml
 	@py=$$(scripts/python312) && echo "creating $(VENV) with $$py" && rm -rf $(VENV) && $$py -m venv $(VENV)
 	$(PY) -m pip install $(PIP_QUIET) -r requirements/dev.lock
+	@# The layer's package, editable: imported from layers/common by tests, emulator and scripts.
+	$(PY) -m pip install $(PIP_QUIET) --no-deps --config-settings editable_mode=compat -e layers/common
 	@touch $@
 
 $(SAM_VENV)/.installed: requirements/sam.lock
@@ -75,7 +77,7 @@ build: $(SAM_VENV)/.installed $(VENV)/.installed
 
 bench: build
 	$(PY) bench/cold_start.py
-	@if [ -f bench/push_to_deploy.py ]; then $(PY) bench/push_to_deploy.py; fi
+	$(PY) bench/push_to_deploy.py
 
 # Stage and LogLevel come from samconfig.toml's environment; the applications from pipeline.yaml.
 deploy: build

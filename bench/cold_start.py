@@ -65,7 +65,8 @@ def functions(template_path: Path) -> dict[str, tuple[Path, dict[str, str]]]:
     global_env = template.get("Globals", {}).get("Function", {}).get("Environment", {}).get("Variables", {})
     found = {}
     for name, resource in template["Resources"].items():
-        if resource["Type"] != "AWS::Serverless::Function":
+        # Fn::ForEach loops (ECR repositories, policies) make no function.
+        if not isinstance(resource, dict) or resource.get("Type") != "AWS::Serverless::Function":
             continue
         properties = resource["Properties"]
         variables = {**global_env, **properties.get("Environment", {}).get("Variables", {})}

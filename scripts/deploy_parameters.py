@@ -13,11 +13,10 @@ import sys
 import tomllib
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT / "layers" / "common"))
+from ecr_pipeline.config import ConfigError, load_config
+from ecr_pipeline.stack import parameter_overrides
 
-from ecr_pipeline.config import ConfigError, load_config  # noqa: E402
-from ecr_pipeline.stack import parameter_overrides  # noqa: E402
+ROOT = Path(__file__).resolve().parent.parent
 
 
 def environment_overrides(samconfig: Path, environment: str) -> str:
