@@ -6,9 +6,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ecr_pipeline.adapters.ledger import EnvironmentState, PushRecord
 from ecr_pipeline.config import PipelineConfig, load_config
-from ecr_pipeline.core.messages import Message
+from ecr_pipeline.notify.model import Message
+from ecr_pipeline.records import EnvironmentState, PushRecord
 from tests.events import load_event
 
 PIPELINE_YAML = Path(__file__).resolve().parent.parent / "pipeline.yaml"
@@ -88,7 +88,7 @@ def dev_environment(push: PushRecord, deployment_id: str | None = None) -> Envir
 
 def message_for(event_name: str, ledger: MemoryLedger | None = None, **detail_overrides: Any) -> Message:
     # Imported on use: the core creates the shared Metrics, which must not happen before the test environment is set.
-    from ecr_pipeline.core.notify import parse_notification, to_message
+    from ecr_pipeline.notify.notifier import parse_notification, to_message
 
     event = load_event(event_name, **detail_overrides)
     message = to_message(

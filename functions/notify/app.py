@@ -1,4 +1,4 @@
-"""Pipeline, CodeBuild and CodeDeploy events -> one message on SNS and Slack (see ecr_pipeline.core.notify)."""
+"""Pipeline, CodeBuild and CodeDeploy events -> one message on SNS and Slack (see ecr_pipeline.notify)."""
 
 from __future__ import annotations
 
@@ -7,20 +7,12 @@ from typing import Any
 from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from ecr_pipeline.adapters.delivery import KEY_JMESPATH, once_per_channel
 from ecr_pipeline.adapters.ledger import Ledger
 from ecr_pipeline.adapters.sns import NotificationTopic
-from ecr_pipeline.core.notify import (
-    Channel,
-    Delivery,
-    DeliveryFailed,
-    Notifier,
-    SlackChannel,
-    SnsChannel,
-    parse_notification,
-)
 from ecr_pipeline.events.envelope import MalformedEvent
 from ecr_pipeline.idempotency import idempotency_config, persistence_layer
+from ecr_pipeline.notify.delivery import KEY_JMESPATH, Channel, Delivery, DeliveryFailed, once_per_channel
+from ecr_pipeline.notify.notifier import Notifier, SlackChannel, SnsChannel, parse_notification
 from ecr_pipeline.observability import logger, metrics, reject_malformed
 from ecr_pipeline.settings import load_pipeline_config, load_settings
 

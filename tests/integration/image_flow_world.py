@@ -17,8 +17,9 @@ import pytest
 import yaml
 
 from ecr_pipeline.adapters import clients
-from ecr_pipeline.adapters.ledger import Ledger, PushRecord
+from ecr_pipeline.adapters.ledger import Ledger
 from ecr_pipeline.core.naming import BUILD_TAG_FILTER, build_tag
+from ecr_pipeline.records import PushRecord
 from tests.handlers import FakeLambdaContext, load_handler
 
 REPO_ROOT = Path(__file__).resolve().parents[2]

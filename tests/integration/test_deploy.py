@@ -13,6 +13,7 @@ from botocore.stub import ANY, Stubber
 from moto import mock_aws
 
 from ecr_pipeline.adapters.ledger import Ledger
+from ecr_pipeline.events.pipeline import push_from_detail
 from tests.events import load_event
 from tests.handlers import create_pipeline_tables
 from tests.integration.image_flow_world import (
@@ -208,6 +209,28 @@ def test_queued_candidate_is_deployed_when_the_group_is_free(aws: str, monkeypat
     assert deploy.calls["ecs:RegisterTaskDefinition"] == 1  # the retry reuses the revision it registered
     state = Ledger("ledger").get_environment("demo-app", "dev")
     assert state is not None and state.deployment_id == "d-NEWEST"
+
+
+def test_deployment_started_after_a_retry_names_the_push_author_and_message(
+    aws: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Given a promoted push and a group busy on the first try
+    retry_queue(monkeypatch)
+    deploy = load_function("deploy", monkeypatch)
+    sent = record_sends(deploy)
+    event = promoted()
+    pushed = push_from_detail(event["detail"]["pushes"][0], "push")
+
+    # When the retry deploys it
+    with busy_group(deploy, then_free=True):
+        deploy.invoke(event)
+        deploy.invoke({"Records": sent})
+
+    # Then its "Deployment Started" carries the same push fields as one without a retry
+    (started,) = deploy.details("Deployment Started")
+    assert started["author"] == pushed.author != ""
+    assert started["message"] == pushed.message != ""
+    assert started["push_id"] == pushed.push_id and started["ref"] == "main"
 
 
 def test_queued_older_candidate_never_overtakes_a_newer_one(aws: str, monkeypatch: pytest.MonkeyPatch) -> None:

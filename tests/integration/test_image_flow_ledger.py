@@ -8,7 +8,8 @@ from collections.abc import Iterator
 import pytest
 from moto import mock_aws
 
-from ecr_pipeline.adapters.ledger import EnvironmentState, ImageRecord, Ledger, PushRecord
+from ecr_pipeline.adapters.ledger import Ledger
+from ecr_pipeline.records import EnvironmentState, ImageRecord, PushRecord
 from tests.handlers import create_pipeline_tables
 
 

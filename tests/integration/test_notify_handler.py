@@ -28,6 +28,7 @@ from werkzeug import Request, Response
 
 from ecr_pipeline.adapters import clients
 from ecr_pipeline.adapters.ledger import Ledger
+from ecr_pipeline.records import BuildRecord
 from tests.events import load_event
 from tests.handlers import FakeLambdaContext, create_pipeline_tables, load_handler
 from tests.notify_fakes import BUILD_ID, COMMIT, DEPLOYMENT_ID, DIGEST, NEWER_BUILD_ID, dev_environment, push_record
@@ -158,7 +159,7 @@ def test_a_successful_build_goes_to_slack_only_as_pipeline_yaml_routes_it(harnes
 def test_a_build_stopped_by_a_newer_push_is_told_as_superseded_from_the_ledger(harness: Harness) -> None:
     ledger = Ledger("ledger")
     ledger.record_push(push_record())
-    ledger.record_build(BUILD_ID, {"repository": "demo-app", "ref_name": "main", "commit": COMMIT})
+    ledger.record_build(BuildRecord(BUILD_ID, repository="demo-app", ref_name="main", commit=COMMIT))
     ledger.mark_superseded(BUILD_ID, NEWER_BUILD_ID)
 
     harness.invoke(load_event("codebuild_stopped"))

@@ -6,7 +6,6 @@ import json
 
 import pytest
 
-from ecr_pipeline.adapters.ledger import PushRecord
 from ecr_pipeline.config import DeployTarget, ImageConfig
 from ecr_pipeline.core.deploy_plan import (
     ContainerNotFound,
@@ -20,6 +19,7 @@ from ecr_pipeline.core.deploy_plan import (
     target_matches,
 )
 from ecr_pipeline.events.envelope import MalformedEvent
+from ecr_pipeline.records import PushRecord
 
 COMMIT = "a3b2c1d0e9f8a7b6c5d4e3f2a1b0c9d8e7f6a5b4"
 

@@ -10,8 +10,9 @@ from typing import Any
 import pytest
 
 from ecr_pipeline.adapters.slack import WebhookSecretInvalid, webhook_url_from_secret
-from ecr_pipeline.core.messages import Message
-from ecr_pipeline.core.notify import DeliveryFailed, deliver, message_attributes, sns_payload
+from ecr_pipeline.notify.delivery import DeliveryFailed, deliver
+from ecr_pipeline.notify.model import Message
+from ecr_pipeline.notify.notifier import message_attributes, sns_payload
 from tests.notify_fakes import message_for
 
 URL = "https://hooks.slack.com/services/T000/B000/secretpart"

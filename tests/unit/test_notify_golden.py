@@ -13,9 +13,9 @@ from pathlib import Path
 
 import pytest
 
-from ecr_pipeline.render.chatbot import render_chatbot
-from ecr_pipeline.render.slack import render_slack
-from ecr_pipeline.render.text import email_subject, render_text
+from ecr_pipeline.notify.render.chatbot import render_chatbot
+from ecr_pipeline.notify.render.slack import render_slack
+from ecr_pipeline.notify.render.text import email_subject, render_text
 from tests.notify_fakes import message_for
 
 GOLDEN_DIR = Path(__file__).resolve().parent.parent / "golden"

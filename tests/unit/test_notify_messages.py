@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import pytest
 
-from ecr_pipeline.core.notify import parse_notification, to_message
 from ecr_pipeline.events.codebuild import BuildStateChange
 from ecr_pipeline.events.envelope import MalformedEvent
+from ecr_pipeline.notify.model import Finding
+from ecr_pipeline.notify.notifier import parse_notification, to_message
 from tests.events import load_event
 from tests.notify_fakes import (
     BUILD_ID,
@@ -177,3 +178,10 @@ def test_a_promotion_names_the_tags_it_could_not_move() -> None:
 def test_a_build_that_timed_out_or_faulted_is_a_failure(status: str, headline: str) -> None:
     message = message_for("codebuild_failed", **{"build-status": status})
     assert (message.headline, message.status, message.kinds) == (headline, "FAILED", ("build", "failures"))
+
+
+def test_a_pipeline_detail_field_of_the_wrong_type_reads_as_unknown() -> None:
+    from ecr_pipeline.notify.readers import read_pipeline_detail
+
+    read = read_pipeline_detail({"repository": ["demo-app"], "counts": "many", "top_findings": [{"id": 7}, "x"]})
+    assert (read.repository, read.counts, read.top_findings) == ("", (), (Finding("7"),))

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from ecr_pipeline.core.notify import DEFAULT_ROUTES, channels_for, routes_for
+from ecr_pipeline.config import NOTIFY_KINDS
+from ecr_pipeline.notify.notifier import DEFAULT_ROUTES, channels_for, routes_for
+from ecr_pipeline.notify.words import TELLINGS
 from tests.notify_fakes import message_for, pipeline_config
 
 # pipeline.yaml's demo-app: slack [all], sns [failures, blocked, deployment].
@@ -57,3 +59,9 @@ def test_an_empty_notify_mapping_silences_a_repository() -> None:
     config = config._replace(repositories={"demo-app": silenced})
     message = message_for("codebuild_failed")
     assert channels_for(message, routes_for(message, config), BOTH) == []
+
+
+def test_the_kinds_table_names_only_kinds_pipeline_yaml_accepts_and_reaches_every_one() -> None:
+    used = {kind for telling in TELLINGS.values() for kind in telling.kinds}
+    assert used <= set(NOTIFY_KINDS)
+    assert used == set(NOTIFY_KINDS) - {"all"}

@@ -5,8 +5,8 @@ from __future__ import annotations
 from hypothesis import given
 from hypothesis import strategies as st
 
-from ecr_pipeline.render.fit import MARKER, fit, fit_lines, safe_cut, units
-from ecr_pipeline.render.slack import escape
+from ecr_pipeline.notify.render.fit import MARKER, fit, fit_lines, safe_cut, units
+from ecr_pipeline.notify.render.slack import escape
 
 FAMILY = "👨\u200d👩\u200d👧\u200d👦"  # one emoji made of four joined by zero-width joiners
 THUMBS_UP_DARK = "👍🏿"

@@ -7,9 +7,9 @@ from typing import Any
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from ecr_pipeline.core.messages import Finding, Link, Message
-from ecr_pipeline.render.fit import MARKER, units
-from ecr_pipeline.render.slack import render_slack
+from ecr_pipeline.notify.model import Finding, Link, Message
+from ecr_pipeline.notify.render.fit import MARKER, units
+from ecr_pipeline.notify.render.slack import render_slack
 from tests.notify_fakes import message_for
 
 # Long runs of the characters that stress a cutter: CJK, Korean, emoji sequences, combining marks, mrkdwn.

@@ -7,11 +7,11 @@ import json
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from ecr_pipeline.core.messages import Finding, Link, Message
-from ecr_pipeline.core.notify import sns_payload
-from ecr_pipeline.render.chatbot import render_chatbot
-from ecr_pipeline.render.fit import units
-from ecr_pipeline.render.text import email_subject, render_text
+from ecr_pipeline.notify.model import Finding, Link, Message
+from ecr_pipeline.notify.notifier import sns_payload
+from ecr_pipeline.notify.render.chatbot import render_chatbot
+from ecr_pipeline.notify.render.fit import units
+from ecr_pipeline.notify.render.text import email_subject, render_text
 from tests.notify_fakes import message_for
 
 SNS_MESSAGE_BYTES = 256 * 1024

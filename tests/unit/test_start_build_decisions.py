@@ -4,11 +4,11 @@ from pathlib import Path
 
 import pytest
 
-from ecr_pipeline.adapters.ledger import BranchBuild
 from ecr_pipeline.config import load_config
 from ecr_pipeline.core.naming import build_tag
-from ecr_pipeline.core.start_build import build_environment, idempotency_token, ignore_reason, is_newer
+from ecr_pipeline.core.start_build import build_environment, idempotency_token, ignore_reason
 from ecr_pipeline.events.codecommit import RefChange, parse_push_event
+from ecr_pipeline.records import BranchBuild, is_newer_push
 from tests.events import load_event
 
 CONFIG = load_config(Path(__file__).resolve().parents[2] / "pipeline.yaml")
@@ -62,7 +62,11 @@ def test_build_environment_names_image_commit_and_branch() -> None:
 
 def test_later_push_time_is_newer_and_push_id_breaks_ties() -> None:
     recorded = BranchBuild("b1", "c1", "2026-11-28T10:00:00.000000Z", "evt-b")
-    assert is_newer("2026-11-28T10:00:01.000000Z", "evt-a", recorded)
-    assert is_newer("2026-11-28T10:00:00.000000Z", "evt-c", recorded)
-    assert not is_newer("2026-11-28T10:00:00.000000Z", "evt-b", recorded)
-    assert not is_newer("2026-11-28T09:59:59.000000Z", "evt-z", recorded)
+
+    def build(push_time: str, push_id: str) -> BranchBuild:
+        return BranchBuild("b2", "c2", push_time, push_id)
+
+    assert is_newer_push(build("2026-11-28T10:00:01.000000Z", "evt-a"), recorded)
+    assert is_newer_push(build("2026-11-28T10:00:00.000000Z", "evt-c"), recorded)
+    assert not is_newer_push(build("2026-11-28T10:00:00.000000Z", "evt-b"), recorded)
+    assert not is_newer_push(build("2026-11-28T09:59:59.000000Z", "evt-z"), recorded)

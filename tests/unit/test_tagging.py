@@ -10,7 +10,6 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from ecr_pipeline.adapters.ledger import PushRecord
 from ecr_pipeline.config import PipelineConfig, PromoteRules
 from ecr_pipeline.core.tagging import (
     BUILD_TAG_FILTER,
@@ -26,6 +25,7 @@ from ecr_pipeline.core.tagging import (
     semver_tags,
 )
 from ecr_pipeline.events.ecr import parse_image_action
+from ecr_pipeline.records import PushRecord
 from ecr_pipeline.settings import load_pipeline_config
 from tests.events import load_event
 

@@ -20,7 +20,7 @@ from ecr_pipeline.adapters.codedeploy import CodeDeploy, DeploymentLimitExceeded
 from ecr_pipeline.adapters.deploy_queue import DeployRetryQueue
 from ecr_pipeline.adapters.ecs import Ecs
 from ecr_pipeline.adapters.eventbridge import EventPublisher
-from ecr_pipeline.adapters.ledger import EnvironmentState, Ledger
+from ecr_pipeline.adapters.ledger import Ledger
 from ecr_pipeline.config import DeployTarget, PipelineConfig
 from ecr_pipeline.core.deploy_plan import (
     DeployMessage,
@@ -35,6 +35,7 @@ from ecr_pipeline.core.deploy_plan import (
 from ecr_pipeline.core.naming import build_tag
 from ecr_pipeline.events.pipeline import DEPLOYMENT_QUEUED, DEPLOYMENT_SKIPPED, DEPLOYMENT_STARTED, PromotedEvent
 from ecr_pipeline.observability import logger
+from ecr_pipeline.records import EnvironmentState, is_same_push
 
 # A busy group is asked again with backoff (deploy_plan.retry_delay) up to this many times: about 24 hours.
 MAX_RETRY_ATTEMPTS = 100
@@ -94,6 +95,8 @@ def deploy_promoted(promoted: PromotedEvent, config: PipelineConfig, services: D
             ref_name=push.ref_name,
             push_time=push.push_time,
             push_id=push.push_id,
+            author=push.author,
+            message=push.message,
         )
         context = _Context(target, push.as_detail(), promoted.repository_uri)
         results.append(claim_and_deploy(candidate, context, services))
@@ -173,21 +176,14 @@ def retry_pending(request: RetryRequest, config: PipelineConfig, services: Deplo
     if target is None:
         return {"environment": request.environment, "status": "dropped", "reason": "no such deploy target any more"}
     state = services.ledger.get_environment(request.ecr_repository, request.environment)
-    if state is None or (state.push_time, state.push_id) != (request.push_time, request.push_id):
+    if state is None or not is_same_push(state, request):
         # A newer candidate holds the environment and has its own deployment or retry.
         logger.info("pending candidate superseded", environment=request.environment, push_id=request.push_id)
         return {"environment": request.environment, "status": "superseded"}
     if state.deployment_id:
         return {"environment": request.environment, "status": "already deployed"}
-    push_detail = {
-        "ref_type": state.ref_type,
-        "ref": state.ref_name,
-        "commit": state.commit,
-        "push_time": state.push_time,
-        "push_id": state.push_id,
-        "repository": image_config.codecommit_repository if image_config else "",
-    }
-    context = _Context(target, push_detail, request.repository_uri)
+    repository = image_config.codecommit_repository if image_config else ""
+    context = _Context(target, state.push(repository).as_detail(), request.repository_uri)
     return start_deployment(state, context, state.task_definition_arn, attempt=request.attempt, services=services)
 
 

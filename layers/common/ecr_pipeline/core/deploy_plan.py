@@ -8,10 +8,10 @@ import json
 from typing import Any, NamedTuple
 
 from ecr_pipeline.adapters.deploy_queue import MAX_DELAY_SECONDS
-from ecr_pipeline.adapters.ledger import EnvironmentState, PushRecord
 from ecr_pipeline.config import DeployTarget, ImageConfig
 from ecr_pipeline.events.envelope import MalformedEvent, require_list, require_mapping, require_str
 from ecr_pipeline.events.pipeline import IMAGE_PROMOTED, PromotedEvent, parse_promoted
+from ecr_pipeline.records import EnvironmentState, PushRecord, is_newer_push
 
 # Backoff for a busy group: 30 s doubling to SQS's 15-minute cap; about 24 hours in all.
 FIRST_RETRY_DELAY_SECONDS = 30
@@ -47,10 +47,6 @@ DeployMessage = PromotedEvent | list[RetryRequest]
 # --- decisions ---------------------------------------------------------------------------
 
 
-def is_newer(push_time: str, push_id: str, than_time: str, than_id: str) -> bool:
-    return (push_time, push_id) > (than_time, than_id)
-
-
 def target_matches(target: DeployTarget, push: PushRecord) -> bool:
     """A branch target names the branch; for a git tag the target's ref is a glob (`v*`)."""
     if push.ref_type == "branch":
@@ -66,7 +62,7 @@ def candidates(image_config: ImageConfig, pushes: tuple[PushRecord, ...]) -> lis
             if not target_matches(target, push):
                 continue
             current = chosen.get(target.environment)
-            if current is None or is_newer(push.push_time, push.push_id, current[1].push_time, current[1].push_id):
+            if current is None or is_newer_push(push, current[1]):
                 chosen[target.environment] = (target, push)
     return list(chosen.values())
 

@@ -14,7 +14,7 @@ from typing import Any
 
 from ecr_pipeline.adapters.ecr import Ecr, ImageManifest, TagConflict, repository_uri
 from ecr_pipeline.adapters.eventbridge import EventPublisher
-from ecr_pipeline.adapters.ledger import ImageRecord, Ledger, PushRecord
+from ecr_pipeline.adapters.ledger import Ledger
 from ecr_pipeline.config import ImageConfig, PipelineConfig
 from ecr_pipeline.core.scan_policy import PASSED, gate_disabled_verdict
 from ecr_pipeline.core.tagging import (
@@ -38,6 +38,7 @@ from ecr_pipeline.events.pipeline import (
     parse_verdict,
 )
 from ecr_pipeline.observability import logger
+from ecr_pipeline.records import ImageRecord, PushRecord, newest_push, push_order
 
 TagImageEvent = ImageAction | VerdictEvent | PromotionRequest
 
@@ -136,7 +137,7 @@ def image_detail(
     image_config: ImageConfig, image_digest: str, commit: str, uri: str, pushes: list[PushRecord]
 ) -> dict[str, Any]:
     """The fields every image event carries: the newest push it is for, the image, all its pushes."""
-    newest = max(pushes, key=lambda push: (push.push_time, push.push_id)) if pushes else None
+    newest = newest_push(pushes)
     push_fields = newest.as_detail() if newest else {"repository": image_config.codecommit_repository, "commit": commit}
     return {
         **push_fields,
@@ -261,7 +262,7 @@ def plan_tags(config: PipelineConfig, image_config: ImageConfig, pushes: list[Pu
     repository = config.repository(image_config.codecommit_repository)
     default_branch = repository.default_branch if repository else "main"
     plan: dict[str, PushRecord] = {}
-    for push in sorted(pushes, key=lambda push: (push.push_time, push.push_id)):
+    for push in sorted(pushes, key=push_order):
         for tag in promotion_tags(image_config.promote, default_branch, push):
             plan[tag] = push
     return plan

@@ -23,6 +23,7 @@ from ecr_pipeline.core.tagging import build_tag, commit_of_build_tag
 from ecr_pipeline.events.pipeline import SCAN_VERDICT
 from ecr_pipeline.events.scan import ScanEvent
 from ecr_pipeline.observability import logger
+from ecr_pipeline.records import newest_push
 
 REASON_GATE_OFF = "scan gate disabled by configuration: the verdict was given when the image was registered"
 
@@ -92,7 +93,7 @@ def check_scan(scan: ScanEvent, config: PipelineConfig, services: ScanServices, 
         image = services.ledger.get_image(scan.ecr_repository, scan.image_digest)
         commit = image.commit if image else None
     pushes = services.ledger.pushes_of_commit(image_config.codecommit_repository, commit) if commit else []
-    newest = max(pushes, key=lambda push: (push.push_time, push.push_id)) if pushes else None
+    newest = newest_push(pushes)
     detail: dict[str, Any] = {
         **(newest.as_detail() if newest else {"repository": image_config.codecommit_repository, "commit": commit}),
         "ecr_repository": scan.ecr_repository,

@@ -12,6 +12,7 @@ from types import MappingProxyType
 from typing import Any, NamedTuple
 
 from ecr_pipeline.config import SEVERITIES, ScanPolicy
+from ecr_pipeline.notify.model import Finding
 
 PASSED = "PASSED"
 BLOCKED = "BLOCKED"
@@ -23,23 +24,6 @@ _RESULT_STATUSES = ("COMPLETE", "ACTIVE")
 # Event statuses that announce a result; anything else (FAILED, ...) blocks without asking.
 _EVENT_OK_STATUSES = ("COMPLETE", "INITIAL_SCAN_COMPLETE", "SCAN_COMPLETE", "ACTIVE")
 _RANK = {severity: rank for rank, severity in enumerate((*SEVERITIES, "UNTRIAGED"))}
-
-
-class Finding(NamedTuple):
-    id: str
-    severity: str
-    package: str = ""
-    fixed_in: str = ""
-    url: str = ""
-
-    def as_detail(self) -> dict[str, str]:
-        return {
-            "id": self.id,
-            "severity": self.severity,
-            "package": self.package,
-            "fixed_in": self.fixed_in,
-            "url": self.url,
-        }
 
 
 class ScanReport(NamedTuple):

@@ -13,11 +13,12 @@ from ecr_pipeline.adapters.codebuild import BuildRequest, CodeBuild
 from ecr_pipeline.adapters.codecommit import CodeCommit, clone_url
 from ecr_pipeline.adapters.ecr import Ecr, repository_uri
 from ecr_pipeline.adapters.eventbridge import EventPublisher
-from ecr_pipeline.adapters.ledger import BranchBuild, Ledger, PushRecord
+from ecr_pipeline.adapters.ledger import Ledger
 from ecr_pipeline.config import ImageConfig, PipelineConfig, RepositoryConfig
 from ecr_pipeline.core.filters import paths_selected, ref_selected
 from ecr_pipeline.core.naming import build_tag
 from ecr_pipeline.events.codecommit import RefChange
+from ecr_pipeline.records import BranchBuild, BuildRecord, PushRecord, is_newer_push
 
 BUILD_STARTED = "Build Started"
 BUILD_SKIPPED = "Build Skipped"
@@ -30,12 +31,12 @@ REASON_IMAGE_EXISTS = "an image of this commit already exists: promoted without 
 # git writes an all-zero id for "no commit" (a new ref's old side).
 _NULL_COMMIT = "0" * 40
 
-ImageAction = Literal["started", "skipped", "promotion"]
+BuildDecision = Literal["started", "skipped", "promotion"]
 
 
 class ImageOutcome(NamedTuple):
     ecr_repository: str
-    action: ImageAction
+    action: BuildDecision
     reason: str = ""
     build_id: str | None = None
     superseded_build_id: str | None = None
@@ -101,11 +102,6 @@ def ignore_reason(change: RefChange, config: PipelineConfig) -> str | None:
 
 def has_previous_commit(change: RefChange) -> bool:
     return bool(change.old_commit_id) and change.old_commit_id != _NULL_COMMIT
-
-
-def is_newer(push_time: str, push_id: str, than: BranchBuild) -> bool:
-    """Push order: the event time, then the push id as a tie-break (the ledger's rule too)."""
-    return (push_time, push_id) > (than.push_time, than.push_id)
 
 
 def idempotency_token(change: RefChange, image: ImageConfig) -> str:
@@ -188,7 +184,7 @@ def _handle_image(
     supersede = change.is_branch and repository.supersede
     if supersede:
         newest = services.ledger.newest_branch_build(repository.name, change.ref_name, image.ecr_repository)
-        if newest and is_newer(newest.push_time, newest.push_id, BranchBuild("", "", push.push_time, push.push_id)):
+        if newest and is_newer_push(newest, push):
             services.publisher.publish(BUILD_SKIPPED, {**detail, "reason": REASON_SUPERSEDED})
             return ImageOutcome(image.ecr_repository, "skipped", REASON_SUPERSEDED)
 
@@ -203,16 +199,16 @@ def _handle_image(
         )
     )
     services.ledger.record_build(
-        build_id,
-        {
-            "repository": repository.name,
-            "ref_type": change.ref_type,
-            "ref_name": change.ref_name,
-            "commit": push.commit,
-            "ecr_repository": image.ecr_repository,
-            "push_time": push.push_time,
-            "push_id": push.push_id,
-        },
+        BuildRecord(
+            build_id=build_id,
+            repository=repository.name,
+            ref_type=change.ref_type,
+            ref_name=change.ref_name,
+            commit=push.commit,
+            ecr_repository=image.ecr_repository,
+            push_time=push.push_time,
+            push_id=push.push_id,
+        )
     )
 
     superseded_build_id = None

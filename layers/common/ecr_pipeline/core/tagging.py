@@ -8,7 +8,6 @@ has the build tag's shape (core/naming.py), so build tags alone are immutable an
 
 from __future__ import annotations
 
-from ecr_pipeline.adapters.ledger import PushRecord
 from ecr_pipeline.config import PipelineConfig, PromoteRules
 from ecr_pipeline.core.naming import (
     BUILD_TAG_FILTER,
@@ -21,6 +20,7 @@ from ecr_pipeline.core.naming import (
     tag_part,
 )
 from ecr_pipeline.events.ecr import ImageAction
+from ecr_pipeline.records import PushRecord
 
 __all__ = [
     "BUILD_TAG_FILTER",

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 from typing import Any, NamedTuple
 
-from ecr_pipeline.adapters.ledger import PushRecord
 from ecr_pipeline.events.envelope import (
     MalformedEvent,
     optional_str,
@@ -17,6 +16,7 @@ from ecr_pipeline.events.envelope import (
     require_str,
     require_time,
 )
+from ecr_pipeline.records import PushRecord
 
 SCAN_VERDICT = "Scan Verdict"
 PROMOTION_REQUESTED = "Promotion Requested"

@@ -1,39 +1,35 @@
-"""notify's core: which event, which message, which channels, and delivery once per (event, channel).
+"""The notifier: which event, which message, which channels; delivery is notify/delivery.py.
 
 Pure but for the channels it is given: it logs nothing, the handler logs what it returns or raises.
-
-Delivery tries every channel even when one fails (a Slack outage never stops the SNS
-message), then raises `DeliveryFailed` so Lambda retries; the retry skips every channel that
-already got the message, because each delivery runs under an idempotency record keyed on
-(event id, channel).
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from typing import Any, Protocol
 
-from ecr_pipeline.adapters.ledger import EnvironmentState, PushRecord
 from ecr_pipeline.config import PipelineConfig
-from ecr_pipeline.core.messages import (
+from ecr_pipeline.events import codebuild, codedeploy
+from ecr_pipeline.events.codebuild import BuildStateChange, parse_build_state_change
+from ecr_pipeline.events.codedeploy import DeploymentStateChange, parse_deployment_state_change
+from ecr_pipeline.events.envelope import Envelope, MalformedEvent, parse_envelope
+from ecr_pipeline.notify.delivery import Channel, DeliverOnce, Delivery, deliver, run_directly
+from ecr_pipeline.notify.model import Message
+from ecr_pipeline.notify.readers import read_build_source
+from ecr_pipeline.notify.render.chatbot import render_chatbot
+from ecr_pipeline.notify.render.slack import render_slack
+from ecr_pipeline.notify.render.text import email_subject, render_text
+from ecr_pipeline.notify.words import (
     PIPELINE_EVENTS,
     BuildFacts,
     DeploymentFacts,
-    Message,
     deployment_facts,
     message_from_build,
     message_from_deployment,
     message_from_pipeline_event,
 )
-from ecr_pipeline.core.naming import commit_of_build_tag
-from ecr_pipeline.events import codebuild, codedeploy
-from ecr_pipeline.events.codebuild import BuildStateChange, parse_build_state_change
-from ecr_pipeline.events.codedeploy import DeploymentStateChange, parse_deployment_state_change
-from ecr_pipeline.events.envelope import Envelope, MalformedEvent, parse_envelope
-from ecr_pipeline.render.chatbot import render_chatbot
-from ecr_pipeline.render.slack import render_slack
-from ecr_pipeline.render.text import email_subject, render_text
+from ecr_pipeline.records import EnvironmentState, PushRecord
 
 # Where a repository is not in pipeline.yaml (or names no routes): everything to the topic.
 DEFAULT_ROUTES: dict[str, tuple[str, ...]] = {"sns": ("all",)}
@@ -65,13 +61,8 @@ class LedgerReader(Protocol):
 def build_facts(change: BuildStateChange, ledger: LedgerReader) -> BuildFacts:
     """The ledger's record of the build (keyed by its `project:uuid` id) and the push it built."""
     record = ledger.get_build(change.build_id)
-    repository = change.environment.get("SOURCE_REPOSITORY") or (record or {}).get("repository") or ""
-    commit = (
-        commit_of_build_tag(change.environment.get("IMAGE_TAG"))
-        or (record or {}).get("commit")
-        or change.source_version
-    )
-    ref = change.environment.get("SOURCE_BRANCH") or (record or {}).get("ref_name") or ""
+    source = read_build_source(change, record)
+    repository, commit, ref = source.repository, source.commit, source.ref
     push = None
     if repository and commit:
         pushes = ledger.pushes_of_commit(repository, commit)
@@ -123,12 +114,6 @@ def routes_for(message: Message, config: PipelineConfig) -> Mapping[str, tuple[s
 
 
 # --- channels ---------------------------------------------------------------------------
-
-
-class Channel(Protocol):
-    name: str
-
-    def send(self, message: Message) -> dict[str, Any]: ...
 
 
 class TopicPublisher(Protocol):
@@ -183,64 +168,6 @@ class SlackChannel:
 
     def send(self, message: Message) -> dict[str, Any]:
         return self.webhook.send(render_slack(message))
-
-
-# --- delivery ---------------------------------------------------------------------------
-
-
-class DeliverOnce(Protocol):
-    """Runs `send` at most once per `delivery` ({event_id, channel}), returning the first result."""
-
-    def __call__(self, *, delivery: dict[str, str], send: Callable[[], dict[str, Any]]) -> dict[str, Any]: ...
-
-
-def run_directly(*, delivery: dict[str, str], send: Callable[[], dict[str, Any]]) -> dict[str, Any]:
-    """A `DeliverOnce` without memory, for callers that keep no idempotency records."""
-    return send()
-
-
-class Delivery:
-    """The message and, per channel, the result of its delivery (filled in as channels are sent to)."""
-
-    __slots__ = ("message", "results")
-
-    def __init__(self, message: Message, results: dict[str, dict[str, Any]] | None = None) -> None:
-        self.message = message
-        self.results = {} if results is None else results
-
-    def as_dict(self) -> dict[str, Any]:
-        return {"event_id": self.message.event_id, "message_status": self.message.status, "channels": self.results}
-
-
-class DeliveryFailed(RuntimeError):
-    """One or more channels failed; `delivery` holds the others' results. Raised so Lambda retries."""
-
-    def __init__(self, failures: dict[str, str], delivery: Delivery) -> None:
-        super().__init__("delivery failed on " + "; ".join(f"{name}: {reason}" for name, reason in failures.items()))
-        self.failures = failures
-        self.delivery = delivery
-
-
-def _sender(channel: Channel, message: Message) -> Callable[[], dict[str, Any]]:
-    def send() -> dict[str, Any]:
-        return channel.send(message)
-
-    return send
-
-
-def deliver(message: Message, channels: list[Channel], once: DeliverOnce) -> Delivery:
-    """Send to every channel once; raise DeliveryFailed after trying them all if any failed."""
-    delivery = Delivery(message)
-    failures: dict[str, str] = {}
-    for channel in channels:
-        key = {"event_id": message.event_id, "channel": channel.name}
-        try:
-            delivery.results[channel.name] = once(delivery=key, send=_sender(channel, message))
-        except Exception as error:  # one channel's failure must not keep the message from the others
-            failures[channel.name] = f"{type(error).__name__}: {error}"
-    if failures:
-        raise DeliveryFailed(failures, delivery)
-    return delivery
 
 
 class Notifier:

@@ -8,8 +8,9 @@ from __future__ import annotations
 
 import unicodedata
 
-from ecr_pipeline.core.messages import Finding, Message, display_time
-from ecr_pipeline.render.fit import fit, fit_lines
+from ecr_pipeline.notify.model import Finding, Message, display_time
+from ecr_pipeline.notify.render.fit import fit, fit_lines
+from ecr_pipeline.notify.words import FINDINGS_TITLE, NO_FINDINGS, NO_FIX, TOP_FINDINGS_TITLE, reasons_title, title
 
 SUBJECT = 99
 VALUE = 500
@@ -20,8 +21,7 @@ _LABEL_WIDTH = 12
 
 def email_subject(message: Message) -> str:
     """`Build failed: demo-app main a3b2c1d`, folded to ASCII (SNS refuses anything else)."""
-    text = f"{message.headline}: {message.subject}" if message.subject else message.headline
-    folded = unicodedata.normalize("NFKD", text).encode("ascii", "ignore").decode("ascii")
+    folded = unicodedata.normalize("NFKD", title(message)).encode("ascii", "ignore").decode("ascii")
     printable = "".join(char if char.isprintable() else " " for char in folded)
     one_line = " ".join(printable.split())
     return fit(one_line, SUBJECT, marker="...") or "ecr-pipeline notification"
@@ -37,13 +37,13 @@ def _finding(finding: Finding) -> str:
         text += f" ({finding.severity})"
     if finding.package:
         text += f" {finding.package}"
-    text += f", fixed in {finding.fixed_in}" if finding.fixed_in else ", no fix yet"
+    text += f", fixed in {finding.fixed_in}" if finding.fixed_in else f", {NO_FIX}"
     text = fit(text, VALUE)
     return f"{text}\n    {finding.url}" if finding.url.startswith("https://") else text
 
 
 def render_text(message: Message) -> str:
-    lines = [fit(f"{message.headline}: {message.subject}" if message.subject else message.headline, 300), ""]
+    lines = [fit(title(message), 300), ""]
     rows = [
         ("Repository", message.repository),
         ("Branch" if message.ref_type == "branch" else "Tag" if message.ref_type == "tag" else "Ref", message.ref),
@@ -67,15 +67,15 @@ def render_text(message: Message) -> str:
         lines.extend(["", fit(message.note, 2000)])
     if message.counts:
         counts = ", ".join(f"{severity} {count}" for severity, count in message.counts)
-        lines.extend(["", f"Findings (after the allowlist): {counts}"])
+        lines.extend(["", f"{FINDINGS_TITLE}: {counts}"])
     elif message.verdict:
-        lines.extend(["", "Findings (after the allowlist): none"])
+        lines.extend(["", f"{FINDINGS_TITLE}: {NO_FINDINGS}"])
     if message.findings:
-        lines.append("Top findings:")
+        lines.append(f"{TOP_FINDINGS_TITLE}:")
         findings = (_finding(finding) for finding in message.findings)
         lines.append(fit_lines(findings, 6000, more="  ... and {count} more"))
     if message.reasons:
-        lines.append("Why it is blocked:" if message.status == "BLOCKED" else "Reasons:")
+        lines.append(f"{reasons_title(message)}:")
         reasons = (f"  - {fit(reason, VALUE)}" for reason in message.reasons)
         lines.append(fit_lines(reasons, 4000, more="  ... and {count} more"))
     if message.links:

@@ -10,8 +10,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from ecr_pipeline.core.messages import Finding, Message, display_time
-from ecr_pipeline.render.fit import fit, fit_lines
+from ecr_pipeline.notify.model import Finding, Message, display_time
+from ecr_pipeline.notify.render.fit import fit, fit_lines
+from ecr_pipeline.notify.words import FINDINGS_TITLE, NO_FINDINGS, NO_FIX, TOP_FINDINGS_TITLE, reasons_title, title
 
 HEADER_TEXT = 150
 SECTION_TEXT = 3000
@@ -64,8 +65,8 @@ def header_text(message: Message) -> str:
     about = message.ecr_repository or message.repository
     if message.environment:
         about = f"{about} → {message.environment}" if about else message.environment
-    title = f"{emoji(message)} {message.headline}" + (f": {about}" if about else "")
-    return fit(title, HEADER_TEXT)
+    heading = f"{emoji(message)} {message.headline}" + (f": {about}" if about else "")
+    return fit(heading, HEADER_TEXT)
 
 
 def _summary(message: Message) -> str:
@@ -111,7 +112,7 @@ def _finding_line(finding: Finding) -> str:
         parts.append(escape(finding.severity))
     if finding.package:
         parts.append(_code(finding.package, 200))
-    parts.append(f"fixed in {_code(finding.fixed_in, 100)}" if finding.fixed_in else "no fix yet")
+    parts.append(f"fixed in {_code(finding.fixed_in, 100)}" if finding.fixed_in else NO_FIX)
     return "• " + fit(" · ".join(parts), 600)
 
 
@@ -119,21 +120,27 @@ def _section(text: str) -> dict[str, Any]:
     return {"type": "section", "text": {"type": "mrkdwn", "text": fit(text, SECTION_TEXT)}}
 
 
+def _findings_title() -> str:
+    """`*Findings* (after the allowlist)`: the first word bold."""
+    first, _, rest = FINDINGS_TITLE.partition(" ")
+    return f"*{first}* {rest}"
+
+
 def _verdict_blocks(message: Message) -> list[dict[str, Any]]:
     blocks = []
     if message.counts:
         counts = " · ".join(f"{escape(severity)} {count}" for severity, count in message.counts)
-        blocks.append(_section(f"*Findings* (after the allowlist): {counts}"))
+        blocks.append(_section(f"{_findings_title()}: {counts}"))
     elif message.verdict:
-        blocks.append(_section("*Findings* (after the allowlist): none"))
+        blocks.append(_section(f"{_findings_title()}: {NO_FINDINGS}"))
     if message.findings:
-        title = "*Top findings*"
-        lines = fit_lines((_finding_line(finding) for finding in message.findings), SECTION_TEXT - len(title) - 1)
-        blocks.append(_section(f"{title}\n{lines}"))
+        heading = f"*{TOP_FINDINGS_TITLE}*"
+        lines = fit_lines((_finding_line(finding) for finding in message.findings), SECTION_TEXT - len(heading) - 1)
+        blocks.append(_section(f"{heading}\n{lines}"))
     if message.reasons:
-        title = "*Why it is blocked*" if message.status == "BLOCKED" else "*Reasons*"
+        heading = f"*{reasons_title(message)}*"
         lines = fit_lines((f"• {fit(reason, 600, escape=escape)}" for reason in message.reasons), SECTION_TEXT - 40)
-        blocks.append(_section(f"{title}\n{lines}"))
+        blocks.append(_section(f"{heading}\n{lines}"))
     return blocks
 
 
@@ -163,8 +170,7 @@ def _context(message: Message) -> dict[str, Any]:
 
 def fallback_text(message: Message) -> str:
     """The notification preview (and what screen readers say); mrkdwn, so escaped like every event text."""
-    text = f"{message.headline}: {message.subject}" if message.subject else message.headline
-    return fit(text, FALLBACK_TEXT, escape=escape)
+    return fit(title(message), FALLBACK_TEXT, escape=escape)
 
 
 def render_slack(message: Message) -> dict[str, Any]:

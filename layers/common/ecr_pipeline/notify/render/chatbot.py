@@ -8,8 +8,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from ecr_pipeline.core.messages import Message, display_time
-from ecr_pipeline.render.fit import fit, fit_lines
+from ecr_pipeline.notify.model import Message, display_time
+from ecr_pipeline.notify.render.fit import fit, fit_lines
+from ecr_pipeline.notify.words import NO_FIX, TOP_FINDINGS_TITLE, reasons_title, title
 
 TITLE = 250
 DESCRIPTION = 8000
@@ -55,21 +56,21 @@ def _description(message: Message) -> str:
         findings = (
             fit(
                 f"• {finding.id} {finding.severity} {finding.package} "
-                + (f"fixed in {finding.fixed_in}" if finding.fixed_in else "no fix yet"),
+                + (f"fixed in {finding.fixed_in}" if finding.fixed_in else NO_FIX),
                 300,
             )
             for finding in message.findings
         )
-        lines.extend(["*Top findings:*", fit_lines(findings, 3000)])
+        lines.extend([f"*{TOP_FINDINGS_TITLE}:*", fit_lines(findings, 3000)])
     if message.reasons:
-        lines.append("*Why it is blocked:*" if message.status == "BLOCKED" else "*Reasons:*")
+        lines.append(f"*{reasons_title(message)}:*")
         lines.append(fit_lines((fit(f"• {reason}", 500) for reason in message.reasons), 2000))
     return fit("\n".join(lines), DESCRIPTION)
 
 
 def render_chatbot(message: Message) -> dict[str, Any]:
     about = message.ecr_repository or message.repository
-    title = f"{EMOJI.get(message.status, '🔔')} {message.headline}" + (f": {about}" if about else "")
+    heading = f"{EMOJI.get(message.status, '🔔')} {message.headline}" + (f": {about}" if about else "")
     keywords = [message.status, message.repository, message.ref, message.environment]
     origin = f"ecr-pipeline {message.stage}".strip()
     return {
@@ -78,7 +79,7 @@ def render_chatbot(message: Message) -> dict[str, Any]:
         "id": message.event_id,
         "content": {
             "textType": "client-markdown",
-            "title": fit(title, TITLE),
+            "title": fit(heading, TITLE),
             "description": _description(message),
             "nextSteps": [fit(f"{link.label}: {link.url}", NEXT_STEP) for link in message.links[:NEXT_STEPS]],
             "keywords": [fit(word, KEYWORD) for word in dict.fromkeys(keywords) if word][:KEYWORDS],
@@ -86,7 +87,7 @@ def render_chatbot(message: Message) -> dict[str, Any]:
         "metadata": {
             # Updates about one deployment, or one commit, land in one chat thread.
             "threadId": fit(message.deployment_id or message.commit or message.event_id, 128),
-            "summary": fit(f"{message.headline}: {message.subject}" if message.subject else message.headline, SUMMARY),
+            "summary": fit(title(message), SUMMARY),
             "eventType": f"{message.event}.{message.status.lower()}",
             "additionalContext": {
                 "origin": origin,
