@@ -8,7 +8,7 @@ from typing import Any
 
 from ecr_pipeline.config import PipelineConfig, load_config
 from ecr_pipeline.notify.model import Message
-from ecr_pipeline.records import EnvironmentState, PushRecord
+from ecr_pipeline.records import BuildRecord, EnvironmentState, PushRecord
 from tests.events import load_event
 
 PIPELINE_YAML = Path(__file__).resolve().parent.parent / "pipeline.yaml"
@@ -36,14 +36,14 @@ def push_record(**overrides: Any) -> PushRecord:
 
 @dataclass
 class MemoryLedger:
-    builds: dict[str, dict[str, Any]] = field(default_factory=dict)
+    builds: dict[str, BuildRecord] = field(default_factory=dict)
     pushes: list[PushRecord] = field(default_factory=list)
     environments: dict[tuple[str, str], EnvironmentState] = field(default_factory=dict)
 
     def get_environment(self, ecr_repository: str, environment: str) -> EnvironmentState | None:
         return self.environments.get((ecr_repository, environment))
 
-    def get_build(self, build_id: str) -> dict[str, Any] | None:
+    def get_build(self, build_id: str) -> BuildRecord | None:
         return self.builds.get(build_id)
 
     def pushes_of_commit(self, repository: str, commit: str) -> list[PushRecord]:
@@ -57,15 +57,15 @@ def pipeline_config() -> PipelineConfig:
 def ledger_for(event_name: str) -> MemoryLedger:
     """The ledger as the stages leave it for the sample events: the stopped build was superseded,
     and dev's record names the sample CodeDeploy deployment."""
-    record: dict[str, Any] = {
-        "repository": "demo-app",
-        "ref_type": "branch",
-        "ref_name": "main",
-        "commit": COMMIT,
-        "ecr_repository": "demo-app",
-    }
-    if event_name == "codebuild_stopped":
-        record["superseded_by"] = NEWER_BUILD_ID
+    record = BuildRecord(
+        BUILD_ID,
+        repository="demo-app",
+        ref_type="branch",
+        ref_name="main",
+        commit=COMMIT,
+        ecr_repository="demo-app",
+        superseded_by=NEWER_BUILD_ID if event_name == "codebuild_stopped" else None,
+    )
     push = push_record()
     dev = dev_environment(push, deployment_id=DEPLOYMENT_ID)
     return MemoryLedger(builds={BUILD_ID: record}, pushes=[push], environments={("demo-app", "dev"): dev})

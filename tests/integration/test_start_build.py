@@ -266,7 +266,7 @@ def test_newer_push_stops_the_running_build_of_the_older_push(harness: Harness) 
 
     assert harness.stopped == [older_build]
     assert harness.details("Build Started")[1]["superseded_build_id"] == older_build
-    assert harness.app.services.ledger.get_build(older_build)["superseded_by"] == "image-build:newer"
+    assert harness.app.services.ledger.get_build(older_build).superseded_by == "image-build:newer"
 
 
 def test_finished_build_of_the_older_push_is_neither_stopped_nor_marked_superseded(harness: Harness) -> None:
@@ -274,7 +274,8 @@ def test_finished_build_of_the_older_push_is_neither_stopped_nor_marked_supersed
 
     assert harness.stopped == []
     assert harness.details("Build Started")[1]["superseded_build_id"] is None
-    assert "superseded_by" not in harness.app.services.ledger.get_build(older_build)
+    build = harness.app.services.ledger.get_build(older_build)
+    assert build is not None and build.superseded_by is None
 
 
 def test_supersede_turned_off_lets_both_builds_run(harness: Harness) -> None:

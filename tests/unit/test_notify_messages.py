@@ -58,7 +58,7 @@ def test_a_codebuild_event_without_overrides_falls_back_on_the_ledger_record() -
     event = load_event("codebuild_failed")
     event["detail"]["additional-information"]["environment"]["environment-variables"] = []
     ledger = ledger_for("codebuild_failed")
-    ledger.builds[BUILD_ID] = {**ledger.builds[BUILD_ID], "ref_name": "feature/login"}
+    ledger.builds[BUILD_ID] = ledger.builds[BUILD_ID]._replace(ref_name="feature/login")
     message = to_message(parse_notification(event), pipeline_config(), ledger)
     assert message is not None
     assert (message.repository, message.ref, message.commit) == ("demo-app", "feature/login", COMMIT)

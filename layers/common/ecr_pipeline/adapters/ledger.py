@@ -190,8 +190,11 @@ class Ledger:
             ExpressionAttributeValues={":by": {"S": superseded_by}},
         )
 
-    def get_build(self, build_id: str) -> dict[str, Any] | None:
-        return self._get(_build_key(build_id))
+    def get_build(self, build_id: str) -> BuildRecord | None:
+        item = self._get(_build_key(build_id))
+        if item is None:
+            return None
+        return BuildRecord(**{name: item[name] for name in BuildRecord._fields if item.get(name) is not None})
 
     # --- images and verdicts (tag_image) ----------------------------------------------------
 

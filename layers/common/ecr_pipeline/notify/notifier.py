@@ -29,7 +29,7 @@ from ecr_pipeline.notify.words import (
     message_from_deployment,
     message_from_pipeline_event,
 )
-from ecr_pipeline.records import EnvironmentState, PushRecord
+from ecr_pipeline.records import BuildRecord, EnvironmentState, PushRecord
 
 # Where a repository is not in pipeline.yaml (or names no routes): everything to the topic.
 DEFAULT_ROUTES: dict[str, tuple[str, ...]] = {"sns": ("all",)}
@@ -51,7 +51,7 @@ def parse_notification(event: Any) -> Notification:
 
 
 class LedgerReader(Protocol):
-    def get_build(self, build_id: str) -> dict[str, Any] | None: ...
+    def get_build(self, build_id: str) -> BuildRecord | None: ...
 
     def pushes_of_commit(self, repository: str, commit: str) -> list[PushRecord]: ...
 

@@ -14,6 +14,7 @@ from ecr_pipeline.config import SEVERITIES
 from ecr_pipeline.core.naming import commit_of_build_tag
 from ecr_pipeline.events.codebuild import BuildStateChange
 from ecr_pipeline.notify.model import Finding
+from ecr_pipeline.records import BuildRecord
 
 
 def text(detail: Mapping[str, Any], key: str) -> str:
@@ -173,22 +174,22 @@ def _known(*values: Any) -> str:
 
 
 def read_build_source(
-    change: BuildStateChange, record: Mapping[str, Any] | None, push_ref_type: str = "", push_ref: str = ""
+    change: BuildStateChange, record: BuildRecord | None, push_ref_type: str = "", push_ref: str = ""
 ) -> BuildSource:
     """The one fallback chain for a build's facts: the build's environment (start_build set it),
     then the ledger's build record, then CodeBuild's own source fields, then the push."""
     env = change.environment
-    record = record or {}
+    record = record or BuildRecord(build_id=change.build_id)
     return BuildSource(
         repository=_known(
             env.get("SOURCE_REPOSITORY"),
-            record.get("repository"),
+            record.repository,
             _last_path_segment(env.get("SOURCE_URL", "")),
             _last_path_segment(change.source_location),
         ),
-        commit=_known(commit_of_build_tag(env.get("IMAGE_TAG")), record.get("commit"), change.source_version),
-        ref_type=_known(env.get("SOURCE_REF_TYPE"), record.get("ref_type"), push_ref_type),
-        ref=_known(env.get("SOURCE_BRANCH"), record.get("ref_name"), push_ref),
-        ecr_repository=_known(record.get("ecr_repository"), env.get("ECR_REPOSITORY_URI", "").partition("/")[2]),
-        superseded_by=_known(record.get("superseded_by")),
+        commit=_known(commit_of_build_tag(env.get("IMAGE_TAG")), record.commit, change.source_version),
+        ref_type=_known(env.get("SOURCE_REF_TYPE"), record.ref_type, push_ref_type),
+        ref=_known(env.get("SOURCE_BRANCH"), record.ref_name, push_ref),
+        ecr_repository=_known(record.ecr_repository, env.get("ECR_REPOSITORY_URI", "").partition("/")[2]),
+        superseded_by=_known(record.superseded_by),
     )

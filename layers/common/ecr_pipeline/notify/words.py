@@ -7,7 +7,7 @@ Pure functions only. The renderings (render/) lay these words out; they choose n
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any, NamedTuple
+from typing import NamedTuple
 
 from ecr_pipeline.config import DeployTarget, PipelineConfig
 from ecr_pipeline.events.codebuild import BuildStateChange
@@ -16,7 +16,7 @@ from ecr_pipeline.events.envelope import Envelope, MalformedEvent
 from ecr_pipeline.notify.model import ERROR, INFO, WARNING, Link, Message
 from ecr_pipeline.notify.readers import PipelineDetail, first_line, read_build_source, read_pipeline_detail
 from ecr_pipeline.notify.urls import build_url, commit_url, deployment_url, ecr_repository_url, image_url
-from ecr_pipeline.records import EnvironmentState, PushRecord
+from ecr_pipeline.records import BuildRecord, EnvironmentState, PushRecord
 
 # The pipeline's own detail-types (docs/events.md) that notify tells.
 BUILD_STARTED = "Build Started"
@@ -196,7 +196,7 @@ def message_from_pipeline_event(envelope: Envelope, stage: str = "") -> Message:
 class BuildFacts(NamedTuple):
     """What the ledger knows about a build: its record (with `superseded_by`) and its push."""
 
-    record: dict[str, Any] | None = None
+    record: BuildRecord | None = None
     push: PushRecord | None = None
 
 
