@@ -33,7 +33,7 @@ from emulator.iam import Request, Statement, denial_message, is_allowed, policy_
 from emulator.template import ACCOUNT_ID, REGION, Template
 
 if TYPE_CHECKING:
-    from emulator.core import Emulator
+    from emulator.runtime import BuildRuntime
 
 _IDEMPOTENCY_WINDOW_SECONDS = 5 * 60
 _PHASES = ("SUBMITTED", "QUEUED", "PROVISIONING", "DOWNLOAD_SOURCE", "INSTALL", "PRE_BUILD", "BUILD", "POST_BUILD")
@@ -208,8 +208,8 @@ def _event_time(epoch: float) -> str:
 
 
 class CodeBuildService:
-    def __init__(self, emulator: Emulator, projects: dict[str, Project]) -> None:
-        self._emulator = emulator
+    def __init__(self, runtime: BuildRuntime, projects: dict[str, Project]) -> None:
+        self._runtime = runtime
         self.projects = projects
         self.builds: dict[str, Build] = {}
         self._tokens: dict[str, tuple[float, str]] = {}
@@ -223,7 +223,7 @@ class CodeBuildService:
     # --- the API ---------------------------------------------------------------------------
 
     def __call__(self, operation: str, params: dict[str, Any]) -> dict[str, Any]:
-        with self._emulator.lock:
+        with self._runtime.lock:
             if operation == "StartBuild":
                 return {"build": self._describe(self._start(params))}
             if operation == "StopBuild":
@@ -299,7 +299,7 @@ class CodeBuildService:
         self.builds[build.id] = build
         if token:
             self._tokens[str(token)] = (now, build.id)
-        self._emulator.schedule("build", f"build #{number} starts", lambda: self._run(build))
+        self._runtime.schedule("build", f"build #{number} starts", lambda: self._run(build))
         return build
 
     def _stop(self, build_id: str) -> Build:
@@ -318,15 +318,14 @@ class CodeBuildService:
             return
         build.phase = "PROVISIONING"
         self._emit(build)
-        self._emulator.schedule("build", f"build #{build.number} runs", lambda: self._build(build))
+        self._runtime.schedule("build", f"build #{build.number} runs", lambda: self._build(build))
 
     def _role_of_builds(self) -> BuildRole | None:
-        if not self._role_read and self._emulator.template is not None:
-            self._role = build_role(self._emulator.template)
+        if not self._role_read and self._runtime.template is not None:
+            self._role = build_role(self._runtime.template)
             self._role_read = True
             if self._role is not None and not self._role.complete:
-                with self._emulator.lock:
-                    self._emulator.unchecked_policies.add(self._role.logical_id)
+                self._runtime.mark_unchecked_policy(self._role.logical_id)
         return self._role
 
     def _denied(self, build: Build, actions: tuple[str, ...], resource: str) -> str | None:
@@ -338,17 +337,17 @@ class CodeBuildService:
         for action in actions:
             if is_allowed(list(role.statements), action, resource):
                 continue
-            self._emulator.record_permission_gap(role.logical_id, action, resource)
+            self._runtime.record_permission_gap(role.logical_id, action, resource)
             if refusal is None:
                 # CodeBuild's session name for the role is AWSCodeBuild-<build uuid>.
                 principal = principal_arn(role.name, f"AWSCodeBuild-{build.id.split(':', 1)[-1]}")
                 refusal = denial_message(principal, Request(action, resource))
-        return None if self._emulator.options.permissions == "report" else refusal
+        return None if self._runtime.permission_mode == "report" else refusal
 
     def _build(self, build: Build) -> None:
         if build.completed:
             return
-        repositories = self._emulator.git_repositories
+        repositories = self._runtime.git_repositories
         name = build.source_location.rstrip("/").rsplit("/", 1)[-1]
         repository = repositories.get(name)
         build.phase = "DOWNLOAD_SOURCE"
@@ -412,7 +411,7 @@ class CodeBuildService:
             self._finish(build, "FAILED", f"docker push {uri}:{tag}: denied: {refusal}")
             return
         manifest = image_manifest(ecr_repository, build.resolved_commit, dockerfile)
-        ecr = self._emulator.aws("ecr", caller="codebuild")
+        ecr = self._runtime.aws("ecr", caller="codebuild")
         try:
             answer = ecr.put_image(repositoryName=ecr_repository, imageManifest=manifest, imageTag=tag)
             build.image_digest = answer["image"]["imageId"]["imageDigest"]
@@ -445,9 +444,7 @@ class CodeBuildService:
         ]
         build.phase = "COMPLETED"
         self._emit(build)
-        self._emulator.record_task(
-            f"build #{build.number} {status}" + (f": {reason}" if reason else ""), build=build.id
-        )
+        self._runtime.record_task(f"build #{build.number} {status}" + (f": {reason}" if reason else ""), build=build.id)
 
     # --- shapes ----------------------------------------------------------------------------
 
@@ -547,4 +544,4 @@ class CodeBuildService:
             "current-phase-context": f"[{build.reason}]" if build.reason else "[: ]",
             "version": "1",
         }
-        self._emulator.emit("aws.codebuild", "CodeBuild Build State Change", detail, [build.arn])
+        self._runtime.emit("aws.codebuild", "CodeBuild Build State Change", detail, [build.arn])

@@ -19,13 +19,13 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import yaml
-from moto.codedeploy.models import codedeploy_backends
 
 from emulator.front import ApiCall, ApiError
+from emulator.moto_internals import set_deployment_status
 from emulator.template import ACCOUNT_ID, REGION
 
 if TYPE_CHECKING:
-    from emulator.core import Emulator
+    from emulator.runtime import Runtime
 
 
 @dataclass
@@ -41,8 +41,8 @@ class Deployment:
 
 
 class CodeDeployStates:
-    def __init__(self, emulator: Emulator, services: dict[tuple[str, str], tuple[str, str]]) -> None:
-        self._emulator = emulator
+    def __init__(self, runtime: Runtime, services: dict[tuple[str, str], tuple[str, str]]) -> None:
+        self._runtime = runtime
         self.services = services  # (application, group) -> (cluster, service)
         self.deployments: dict[str, Deployment] = {}
         self.failing: dict[tuple[str, str], int] = {}
@@ -58,7 +58,7 @@ class CodeDeployStates:
         if call.service != "codedeploy" or call.operation != "CreateDeployment":
             return
         key = (str(call.params.get("applicationName")), str(call.params.get("deploymentGroupName")))
-        with self._emulator.lock:
+        with self._runtime.lock:
             active = self._active(key)
             if active is None:
                 return
@@ -75,13 +75,13 @@ class CodeDeployStates:
     def occupy(self, key: tuple[str, str], times: int) -> Deployment:
         """Make the group busy as ops would: a real deployment of its current task definition, created in
         moto directly (not a function's call), InProgress until `times` CreateDeployment calls met it."""
-        with self._emulator.lock:
+        with self._runtime.lock:
             active = self._active(key)
             if active is not None:
                 active.held_for += max(times, 1)  # already busy: it stays so for the further refusals
                 return active
         cluster, service = self.services[key]
-        ecs = self._emulator.aws("ecs", direct=True)
+        ecs = self._runtime.aws("ecs", direct=True)
         task_definition = ecs.describe_services(cluster=cluster, services=[service])["services"][0]["taskDefinition"]
         container = ecs.describe_task_definition(taskDefinition=task_definition)["taskDefinition"][
             "containerDefinitions"
@@ -106,7 +106,7 @@ class CodeDeployStates:
                 ],
             }
         )
-        codedeploy = self._emulator.aws("codedeploy", direct=True)
+        codedeploy = self._runtime.aws("codedeploy", direct=True)
         deployment_id = codedeploy.create_deployment(
             applicationName=key[0],
             deploymentGroupName=key[1],
@@ -124,15 +124,15 @@ class CodeDeployStates:
             caller="emulator",
             held_for=max(times, 1),
         )
-        with self._emulator.lock:
+        with self._runtime.lock:
             self.deployments[deployment.id] = deployment
-        self._emulator.schedule("deployment", f"deployment {deployment.id} starts", lambda: self._start(deployment))
+        self._runtime.schedule("deployment", f"deployment {deployment.id} starts", lambda: self._start(deployment))
         return deployment
 
     def release_held(self) -> int:
         """End every deployment still held busy (the scenario is over); how many there were."""
         released = 0
-        with self._emulator.lock:
+        with self._runtime.lock:
             for deployment in self.deployments.values():
                 if deployment.held_for > 0:
                     deployment.held_for = 0
@@ -142,7 +142,7 @@ class CodeDeployStates:
         return released
 
     def _schedule_end(self, deployment: Deployment) -> None:
-        self._emulator.schedule("deployment", f"deployment {deployment.id} ends", lambda: self._end(deployment))
+        self._runtime.schedule("deployment", f"deployment {deployment.id} ends", lambda: self._end(deployment))
 
     def observe(self, call: ApiCall) -> None:
         if call.service != "codedeploy" or call.operation != "CreateDeployment" or not call.succeeded:
@@ -154,22 +154,20 @@ class CodeDeployStates:
             task_definition=_task_definition(call.params.get("revision") or {}),
             caller=call.caller,
         )
-        with self._emulator.lock:
+        with self._runtime.lock:
             self.deployments[deployment.id] = deployment
-        self._emulator.schedule("deployment", f"deployment {deployment.id} starts", lambda: self._start(deployment))
+        self._runtime.schedule("deployment", f"deployment {deployment.id} starts", lambda: self._start(deployment))
 
     def _set_moto_status(self, deployment: Deployment, status: str) -> None:
         """Emulated: moto has no API to move a deployment on, so its record is updated in place."""
         deployment.status = status
-        info = codedeploy_backends[ACCOUNT_ID][REGION].deployments.get(deployment.id)
-        if info is not None:
-            info.status = status
+        set_deployment_status(deployment.id, status)
 
     def _start(self, deployment: Deployment) -> None:
         self._set_moto_status(deployment, "InProgress")
         self._emit(deployment, "START")
         if deployment.held_for > 0:
-            self._emulator.record_task(
+            self._runtime.record_task(
                 f"deployment {deployment.id} of {deployment.group} stays in progress"
                 f" until {deployment.held_for} deployment(s) have met it"
             )
@@ -182,15 +180,15 @@ class CodeDeployStates:
             self.failing[key] -= 1
             self._set_moto_status(deployment, "Failed")
             self._emit(deployment, "FAILURE")
-            self._emulator.record_task(f"deployment {deployment.id} of {deployment.group} FAILED (told to fail)")
+            self._runtime.record_task(f"deployment {deployment.id} of {deployment.group} FAILED (told to fail)")
             return
         target = self.services.get(key)
         if target and deployment.task_definition:
-            ecs = self._emulator.aws("ecs", caller="codedeploy", direct=True)
+            ecs = self._runtime.aws("ecs", caller="codedeploy", direct=True)
             ecs.update_service(cluster=target[0], service=target[1], taskDefinition=deployment.task_definition)
         self._set_moto_status(deployment, "Succeeded")
         self._emit(deployment, "SUCCESS")
-        self._emulator.record_task(f"deployment {deployment.id} of {deployment.group} SUCCEEDED")
+        self._runtime.record_task(f"deployment {deployment.id} of {deployment.group} SUCCEEDED")
 
     def _emit(self, deployment: Deployment, state: str) -> None:
         detail = {
@@ -206,7 +204,7 @@ class CodeDeployStates:
             f"arn:aws:codedeploy:{REGION}:{ACCOUNT_ID}:application:{deployment.application}",
             f"arn:aws:codedeploy:{REGION}:{ACCOUNT_ID}:deploymentgroup:{deployment.application}/{deployment.group}",
         ]
-        self._emulator.emit("aws.codedeploy", "CodeDeploy Deployment State-change Notification", detail, resources)
+        self._runtime.emit("aws.codedeploy", "CodeDeploy Deployment State-change Notification", detail, resources)
 
 
 def _task_definition(revision: dict[str, Any]) -> str | None:

@@ -26,7 +26,6 @@ import boto3
 from botocore.config import Config
 from moto.events.models import EventPattern
 from moto.server import ThreadedMotoServer
-from moto.sqs.models import sqs_backends
 
 from ecr_pipeline.config import PipelineConfig, load_config
 from ecr_pipeline.stack import stack_parameters
@@ -47,10 +46,12 @@ from emulator.iam import (
     requests_of,
 )
 from emulator.lambdas import FunctionPool, InvocationResult
+from emulator.moto_internals import make_queue_messages_visible
 from emulator.outcome import classify
 from emulator.output import Printer
+from emulator.provision import create_deploy_targets, create_ecr_repositories
 from emulator.slack import SlackMessage, SlackWebhook
-from emulator.tag_mutability import TagMutability, moto_filter
+from emulator.tag_mutability import TagMutability
 from emulator.template import (
     ACCOUNT_ID,
     REGION,
@@ -346,99 +347,11 @@ class Emulator:
         return self._tag_mutability
 
     def _create_ecr_repositories(self, template: Template) -> None:
-        resolver = template.resolver
-        ecr = self.aws("ecr", direct=True)
-        scanning: dict[str, str] = {}
-        created: set[str] = set()
-        for logical_id, resource in template.resources_of_type("AWS::ECR::Repository").items():
-            properties = resolver.resolve(resource.get("Properties") or {})
-            name = resolver.names.name(logical_id, resolver)
-            arguments: dict[str, Any] = {
-                "repositoryName": name,
-                "imageScanningConfiguration": {
-                    "scanOnPush": bool((properties.get("ImageScanningConfiguration") or {}).get("ScanOnPush", False))
-                },
-                "imageTagMutability": properties.get("ImageTagMutability", "MUTABLE"),
-            }
-            wildcards = [
-                str(item["ImageTagMutabilityExclusionFilterValue"])
-                for item in properties.get("ImageTagMutabilityExclusionFilters") or []
-            ]
-            if wildcards:
-                # Emulated: moto matches these filters as regular expressions, ECR as wildcards.
-                arguments["imageTagMutabilityExclusionFilters"] = [
-                    {"filterType": "WILDCARD", "filter": moto_filter(wildcard)} for wildcard in wildcards
-                ]
-            ecr.create_repository(**arguments)
-            self.tag_mutability.register(name, arguments["imageTagMutability"], wildcards)
-            created.add(name)
-            scanning[name] = "basic" if arguments["imageScanningConfiguration"]["scanOnPush"] else "off"
-        for name in self.config.ecr_repositories():
-            if name not in created:
-                # Not made: on AWS the stack would not have it either, and its pushes would fail.
-                self.printer.warning(f"ECR repository {name} is in pipeline.yaml but the template does not create it")
-                continue
-            image = self.config.image(name)
-            if image is not None and image.scan.scanning == "enhanced":
-                scanning[name] = "enhanced"
+        scanning = create_ecr_repositories(self.aws, template, self.config, self.tag_mutability, self.printer.warning)
         self.ecr_events = EcrEvents(self, scanning)
 
     def _create_deploy_targets(self) -> None:
-        """ECS services and CodeDeploy groups for pipeline.yaml's deploy targets (the ops-owned side)."""
-        ecs = self.aws("ecs", direct=True)
-        codedeploy = self.aws("codedeploy", direct=True)
-        services: dict[tuple[str, str], tuple[str, str]] = {}
-        clusters: set[str] = set()
-        applications: set[str] = set()
-        for repository in self.config.repositories.values():
-            for image in repository.images:
-                for target in image.deploy:
-                    if target.cluster not in clusters:
-                        ecs.create_cluster(clusterName=target.cluster)
-                        clusters.add(target.cluster)
-                    task_definition = ecs.register_task_definition(
-                        family=target.service,
-                        networkMode="awsvpc",
-                        requiresCompatibilities=["FARGATE"],
-                        cpu="256",
-                        memory="512",
-                        taskRoleArn=f"arn:aws:iam::{ACCOUNT_ID}:role/{target.task_role}",
-                        executionRoleArn=f"arn:aws:iam::{ACCOUNT_ID}:role/{target.execution_role}",
-                        containerDefinitions=[
-                            {
-                                "name": target.container_name,
-                                "image": "public.ecr.aws/nginx/nginx:stable",
-                                "essential": True,
-                                "portMappings": [{"containerPort": target.container_port, "protocol": "tcp"}],
-                            }
-                        ],
-                    )["taskDefinition"]["taskDefinitionArn"]
-                    ecs.create_service(
-                        cluster=target.cluster,
-                        serviceName=target.service,
-                        taskDefinition=task_definition,
-                        desiredCount=1,
-                        launchType="FARGATE",
-                        deploymentController={"type": "CODE_DEPLOY"},
-                    )
-                    if target.codedeploy_application not in applications:
-                        codedeploy.create_application(
-                            applicationName=target.codedeploy_application, computePlatform="ECS"
-                        )
-                        applications.add(target.codedeploy_application)
-                    codedeploy.create_deployment_group(
-                        applicationName=target.codedeploy_application,
-                        deploymentGroupName=target.deployment_group,
-                        serviceRoleArn=f"arn:aws:iam::{ACCOUNT_ID}:role/codedeploy-ecs",
-                        deploymentConfigName="CodeDeployDefault.ECSAllAtOnce",
-                        deploymentStyle={"deploymentType": "BLUE_GREEN", "deploymentOption": "WITH_TRAFFIC_CONTROL"},
-                        ecsServices=[{"serviceName": target.service, "clusterName": target.cluster}],
-                    )
-                    services[(target.codedeploy_application, target.deployment_group)] = (
-                        target.cluster,
-                        target.service,
-                    )
-        self.codedeploy = CodeDeployStates(self, services)
+        self.codedeploy = CodeDeployStates(self, create_deploy_targets(self.aws, self.config))
 
     def _wire_front(self, template: Template) -> None:
         assert self.front is not None and self.codebuild is not None
@@ -766,6 +679,15 @@ class Emulator:
         if refusal is not None and self.options.permissions == "enforce":
             raise refusal
 
+    @property
+    def permission_mode(self) -> Literal["enforce", "report"]:
+        return self.options.permissions
+
+    def mark_unchecked_policy(self, principal: str) -> None:
+        """A principal whose policies could not all be read: its calls are not checked."""
+        with self.lock:
+            self.unchecked_policies.add(principal)
+
     def record_permission_gap(self, principal: str, action: str, resource: str | None) -> dict[str, Any]:
         """A call the principal's (a function's or the build role's) policies do not allow: kept once per run."""
         gap = {"function": principal, "action": action, "resource": resource}
@@ -862,15 +784,8 @@ class Emulator:
     def _skip_queue_delays(self) -> bool:
         """Emulated time: with nothing else pending, a delayed or in-flight message of an event-source
         queue becomes visible at once, as if its delay had passed. False when there is none."""
-        queues = sqs_backends[ACCOUNT_ID][REGION].queues
-        waiting = 0
-        for _function, url, _source in self.queue_sources:
-            queue = queues.get(url.rsplit("/", 1)[-1])
-            for message in getattr(queue, "_messages", []):
-                if message.delayed or not message.visible:
-                    message.delayed_until = 0
-                    message.visible_at = 0.0
-                    waiting += 1
+        names = [url.rsplit("/", 1)[-1] for _function, url, _source in self.queue_sources]
+        waiting = make_queue_messages_visible(names)
         if waiting:
             self.record_task(f"time passes: {waiting} delayed queue message(s) become visible")
         return waiting > 0

@@ -25,7 +25,7 @@ from emulator.front import ApiCall
 from emulator.template import ACCOUNT_ID, REGION
 
 if TYPE_CHECKING:
-    from emulator.core import Emulator
+    from emulator.runtime import Runtime
 
 SEVERITIES = ("CRITICAL", "HIGH", "MEDIUM", "LOW", "INFORMATIONAL", "UNDEFINED")
 # moto keys a stored result by the exact imageId of each describe call; one copy per way of asking.
@@ -59,8 +59,8 @@ class ScanResult:
 
 
 class EcrEvents:
-    def __init__(self, emulator: Emulator, scanning: dict[str, str]) -> None:
-        self._emulator = emulator
+    def __init__(self, runtime: Runtime, scanning: dict[str, str]) -> None:
+        self._runtime = runtime
         self.scanning = scanning  # ECR repository -> "basic" (scan on push), "enhanced" or "off"
         self.by_commit: dict[str, ScanResult] = {}
         self.next_results: list[ScanResult] = []
@@ -99,7 +99,7 @@ class EcrEvents:
                 }
                 if image_id.get("imageTag"):
                     detail["image-tag"] = image_id["imageTag"]
-                self._emulator.emit("aws.ecr", "ECR Image Action", detail, [])
+                self._runtime.emit("aws.ecr", "ECR Image Action", detail, [])
 
     def _push_event(self, repository: str, digest: str, tag: str | None) -> None:
         detail: dict[str, Any] = {
@@ -110,10 +110,10 @@ class EcrEvents:
         }
         if tag:
             detail["image-tag"] = tag
-        self._emulator.emit("aws.ecr", "ECR Image Action", detail, [])
+        self._runtime.emit("aws.ecr", "ECR Image Action", detail, [])
 
     def _begin_scan(self, repository: str, digest: str) -> None:
-        ecr = self._emulator.aws("ecr", caller="ecr-scanner", direct=True)
+        ecr = self._runtime.aws("ecr", caller="ecr-scanner", direct=True)
         try:
             ecr.start_image_scan(repositoryName=repository, imageId={"imageDigest": digest})
         except ClientError as error:
@@ -122,7 +122,7 @@ class EcrEvents:
 
     def _schedule_scan(self, repository: str, digest: str, tag: str, scanning: str) -> None:
         label = f"scan {repository}@{digest[7:19]} ({scanning})"
-        self._emulator.schedule("scan", label, lambda: self._scan(repository, digest, tag, scanning))
+        self._runtime.schedule("scan", label, lambda: self._scan(repository, digest, tag, scanning))
 
     def result_for(self, commit: str) -> ScanResult:
         if commit in self.by_commit:
@@ -132,7 +132,7 @@ class EcrEvents:
         return ScanResult()
 
     def _scan(self, repository: str, digest: str, tag: str, scanning: str) -> None:
-        ecr = self._emulator.aws("ecr", caller="ecr-scanner", direct=True)
+        ecr = self._runtime.aws("ecr", caller="ecr-scanner", direct=True)
         tags = ecr.describe_images(repositoryName=repository, imageIds=[{"imageDigest": digest}])["imageDetails"][
             0
         ].get("imageTags", [])
@@ -152,7 +152,7 @@ class EcrEvents:
                 "image-digest": digest,
                 "image-tags": tags,
             }
-            self._emulator.emit(
+            self._runtime.emit(
                 "aws.inspector2",
                 "Inspector2 Scan",
                 detail,
@@ -166,11 +166,11 @@ class EcrEvents:
                 "image-digest": digest,
                 "image-tags": tags,
             }
-            self._emulator.emit(
+            self._runtime.emit(
                 "aws.ecr", "ECR Image Scan", detail, [f"arn:aws:ecr:{REGION}:{ACCOUNT_ID}:repository/{repository}"]
             )
         summary = ", ".join(f"{severity} {count}" for severity, count in counts.items()) or "no findings"
-        self._emulator.record_task(f"scan of {repository}:{commit[:12]} {result.status}: {summary}", digest=digest)
+        self._runtime.record_task(f"scan of {repository}:{commit[:12]} {result.status}: {summary}", digest=digest)
 
     def _store_findings(self, repository: str, digest: str, tags: list[str], result: ScanResult, scanning: str) -> None:
         now = datetime.now(UTC).timestamp()
@@ -199,7 +199,7 @@ class EcrEvents:
         }
         body = json.dumps({"results": [response] * _RESULT_COPIES, "region": REGION, "account_id": ACCOUNT_ID}).encode()
         request = urllib.request.Request(
-            f"{self._emulator.moto_url}/moto-api/static/ecr/scan-finding-results",
+            f"{self._runtime.moto_url}/moto-api/static/ecr/scan-finding-results",
             data=body,
             headers={"Content-Type": "application/json"},
             method="POST",

@@ -19,9 +19,8 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
 
-from moto.codedeploy.models import codedeploy_backends
-
 from emulator.front import ApiCall, ApiError
+from emulator.moto_internals import deployment_group_of
 from emulator.template import ACCOUNT_ID, REGION, STACK_NAME
 
 # Services whose IAM prefix differs from the signing name the front sees.
@@ -223,12 +222,11 @@ def call_resources(call: ApiCall) -> list[str | None]:
 
 def _deployment_groups(deployment_ids: list[str]) -> list[tuple[str, str]]:
     """The (application, group) of each known deployment: GetDeployment is authorised on its group."""
-    known = codedeploy_backends[ACCOUNT_ID][REGION].deployments
     groups: list[tuple[str, str]] = []
     for deployment_id in deployment_ids:
-        info = known.get(deployment_id)
-        if info is not None and (info.application_name, info.deployment_group_name) not in groups:
-            groups.append((info.application_name, info.deployment_group_name))
+        group = deployment_group_of(deployment_id)
+        if group is not None and group not in groups:
+            groups.append(group)
     return groups
 
 
