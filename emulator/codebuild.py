@@ -26,11 +26,10 @@ from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import ClientError
 
-import emulator.template as template_module
 from emulator.codecommit import GitError
 from emulator.front import ApiError
-from emulator.iam import Request, Statement, denial_message, is_allowed, policy_statements, principal_arn, role_name
-from emulator.template import ACCOUNT_ID, REGION, Template
+from emulator.iam import Request, Statement, denial_message, is_allowed, policy_statements, principal_arn
+from emulator.template import ACCOUNT_ID, REGION, Template, build_role_id, build_role_policies, role_name
 
 if TYPE_CHECKING:
     from emulator.runtime import BuildRuntime
@@ -59,30 +58,13 @@ class BuildRole:
     complete: bool
 
 
-def _service_role_id(template: Template) -> str | None:
-    for resource in template.resources_of_type("AWS::CodeBuild::Project").values():
-        role = (resource.get("Properties") or {}).get("ServiceRole")
-        if isinstance(role, dict) and role.get("Fn::GetAtt"):
-            attribute = role["Fn::GetAtt"]
-            return str(attribute[0] if isinstance(attribute, list) else str(attribute).split(".", 1)[0])
-    return None
-
-
 def build_role(template: Template) -> BuildRole | None:
     """The build role from template.yaml; None when the project names no role of the template."""
-    role_id = _service_role_id(template)
+    role_id = build_role_id(template)
     if role_id is None:
         return None
-    reader = getattr(template_module, "build_role_policies", None)
-    if reader is not None:
-        policies = reader(template)
-    else:
-        # Until emulator/template.py reads the build role itself: its inline policies and managed ARNs.
-        properties = (template.document["Resources"].get(role_id) or {}).get("Properties") or {}
-        documents = [policy.get("PolicyDocument") for policy in properties.get("Policies") or []]
-        policies = template.resolver.resolve(documents + list(properties.get("ManagedPolicyArns") or []))
-    statements, complete = policy_statements(policies)
-    return BuildRole(role_id, role_name(template.document, role_id), tuple(statements), complete)
+    statements, complete = policy_statements(build_role_policies(template))
+    return BuildRole(role_id, role_name(template, role_id), tuple(statements), complete)
 
 
 @dataclass(frozen=True)

@@ -666,7 +666,7 @@ class Emulator:
                 self.unchecked_policies.add(call.caller)
             return
         spec = self.template.functions[call.caller]
-        principal = principal_arn(function_role_name(self.template.document, call.caller), spec.name)
+        principal = principal_arn(function_role_name(self.template, call.caller), spec.name)
         refusal = None
         for request in requests_of(call):
             context = dict(request.context)

@@ -21,7 +21,7 @@ from urllib.parse import urlsplit
 
 from emulator.front import ApiCall, ApiError
 from emulator.moto_internals import deployment_group_of
-from emulator.template import ACCOUNT_ID, REGION, STACK_NAME
+from emulator.template import ACCOUNT_ID, REGION, Template, role_name
 
 # Services whose IAM prefix differs from the signing name the front sees.
 _PREFIXES = {"monitoring": "cloudwatch", "email": "ses"}
@@ -272,16 +272,9 @@ def action_of(call: ApiCall) -> str:
     return f"{_PREFIXES.get(call.service, call.service)}:{call.operation}"
 
 
-def role_name(document: dict[str, Any], role_logical_id: str) -> str:
-    """The role's name: its RoleName when plain text, else <stack>-<LogicalId> (CloudFormation's name starts so)."""
-    properties = (document.get("Resources", {}).get(role_logical_id) or {}).get("Properties") or {}
-    name = properties.get("RoleName")
-    return name if isinstance(name, str) else f"{STACK_NAME}-{role_logical_id}"
-
-
-def function_role_name(document: dict[str, Any], function_logical_id: str) -> str:
+def function_role_name(template: Template, function_logical_id: str) -> str:
     """The role a function runs as: the one its `Role` names, or the one SAM makes for it (<Function>Role)."""
-    properties = (document.get("Resources", {}).get(function_logical_id) or {}).get("Properties") or {}
+    properties = (template.document["Resources"].get(function_logical_id) or {}).get("Properties") or {}
     role = properties.get("Role")
     role_id = (role.get("Fn::GetAtt") or [None])[0] if isinstance(role, dict) else None
-    return role_name(document, str(role_id or f"{function_logical_id}Role"))
+    return role_name(template, str(role_id or f"{function_logical_id}Role"))

@@ -587,14 +587,29 @@ def check_role_policy_sizes(document: dict[str, Any], resolver: Resolver) -> Non
             )
 
 
-def build_role_policies(template: Template) -> Any:
-    """The resolved policies of the role the template's CodeBuild project runs its builds with."""
+def build_role_id(template: Template) -> str | None:
+    """The logical id of the role the template's CodeBuild project runs its builds with."""
     for resource in template.resources_of_type("AWS::CodeBuild::Project").values():
         role = (resource.get("Properties") or {}).get("ServiceRole")
-        role_id = (role.get("Fn::GetAtt") or [None])[0] if isinstance(role, dict) else None
-        if role_id:
-            return template.resolver.resolve(role_policy_documents(template.document, str(role_id), template.resolver))
+        attribute = role.get("Fn::GetAtt") if isinstance(role, dict) else None
+        if attribute:
+            return str(attribute[0] if isinstance(attribute, list) else str(attribute).split(".", 1)[0])
     return None
+
+
+def build_role_policies(template: Template) -> Any:
+    """The resolved policies of the build role, or None when the project names no role of the template."""
+    role_id = build_role_id(template)
+    if role_id is None:
+        return None
+    return template.resolver.resolve(role_policy_documents(template.document, role_id, template.resolver))
+
+
+def role_name(template: Template, role_logical_id: str) -> str:
+    """The physical name of a role: its RoleName, else the name the stack gives it (<stack>-<LogicalId>)."""
+    if role_logical_id in template.document["Resources"]:
+        return template.resolver.names.name(role_logical_id, template.resolver)
+    return f"{template.resolver.stack_name}-{role_logical_id}"
 
 
 def _standalone_rules(

@@ -12,6 +12,7 @@ from __future__ import annotations
 import sys
 import tomllib
 from pathlib import Path
+from typing import Any
 
 from ecr_pipeline.config import ConfigError, load_config
 from ecr_pipeline.stack import parameter_overrides
@@ -19,28 +20,22 @@ from ecr_pipeline.stack import parameter_overrides
 ROOT = Path(__file__).resolve().parent.parent
 
 
-def environment_overrides(samconfig: Path, environment: str) -> str:
+def environment_section(samconfig: Path, environment: str) -> dict[str, Any]:
     document = tomllib.loads(samconfig.read_text(encoding="utf-8"))
     if environment not in document:
         raise SystemExit(f"samconfig.toml has no environment {environment!r} (has: {', '.join(sorted(document))})")
-    deploy = ((document[environment].get("deploy") or {}).get("parameters")) or {}
-    return str(deploy.get("parameter_overrides", ""))
+    return dict(document[environment])
 
 
-def stack_name(samconfig: Path, environment: str) -> str:
-    document = tomllib.loads(samconfig.read_text(encoding="utf-8"))
-    section = document.get(environment) or {}
-    for command in ("global", "deploy"):
-        name = ((section.get(command) or {}).get("parameters") or {}).get("stack_name")
-        if name:
-            return str(name)
-    return ""
+def parameters_of(section: dict[str, Any], command: str) -> dict[str, Any]:
+    return dict(((section.get(command) or {}).get("parameters")) or {})
 
 
 def main(argv: list[str]) -> int:
     environment = argv[1] if len(argv) > 1 else "default"
-    samconfig = ROOT / "samconfig.toml"
-    name = stack_name(samconfig, environment)
+    section = environment_section(ROOT / "samconfig.toml", environment)
+    deploy = parameters_of(section, "deploy")
+    name = str(deploy.get("stack_name") or parameters_of(section, "global").get("stack_name") or "")
     # The stack's name prefixes its ECR repositories, whose names ECR wants in lowercase.
     if name != name.lower():
         raise SystemExit(
@@ -50,7 +45,7 @@ def main(argv: list[str]) -> int:
         derived = parameter_overrides(load_config(ROOT / "pipeline.yaml"))
     except ConfigError as error:
         raise SystemExit(f"pipeline.yaml is invalid: {error}") from None
-    print(f"{environment_overrides(samconfig, environment)} {derived}".strip())
+    print(f"{deploy.get('parameter_overrides', '')} {derived}".strip())
     return 0
 
 

@@ -7,11 +7,9 @@ twice, on the stock template.yaml (MUTABLE_WITH_EXCLUSION, build tags `sha-*` th
 from __future__ import annotations
 
 import fnmatch
-from pathlib import Path
 from typing import Any
 
 import pytest
-import yaml
 
 from ecr_pipeline.core.naming import BUILD_TAG_FILTER, build_tag
 from tests.e2e.conftest import REPO_ROOT, run
@@ -20,11 +18,10 @@ from tests.e2e.helpers import events, step
 pytestmark = pytest.mark.e2e
 
 SCENARIO = REPO_ROOT / "emulator" / "scenarios" / "tags.yaml"
-CONFIG = SCENARIO.with_name("tags.pipeline.yaml")
 
 
 def tags_run() -> dict[str, Any]:
-    return run(SCENARIO, config=CONFIG)
+    return run(SCENARIO)
 
 
 def image(report: dict[str, Any], commit: str) -> dict[str, Any]:
@@ -32,17 +29,6 @@ def image(report: dict[str, Any], commit: str) -> dict[str, Any]:
     found = [item for images in report["final_state"]["images"].values() for item in images if item["commit"] == commit]
     assert len(found) == 1, found
     return found[0]
-
-
-def test_the_scenario_config_is_pipeline_yaml_with_develop_added() -> None:
-    def document(path: Path) -> Any:
-        return yaml.safe_load(path.read_text(encoding="utf-8"))
-
-    written, stock = document(CONFIG), document(REPO_ROOT / "pipeline.yaml")
-    branches = written["repositories"]["demo-app"]["branches"]
-    branches.remove("develop")
-
-    assert written == stock
 
 
 def test_every_promotion_tag_moves_to_the_newest_image_and_none_fails() -> None:

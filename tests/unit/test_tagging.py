@@ -11,16 +11,13 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from ecr_pipeline.config import PipelineConfig, PromoteRules
+from ecr_pipeline.core.naming import BUILD_TAG_FILTER, build_tag, commit_of_build_tag, is_build_tag
 from ecr_pipeline.core.tagging import (
-    BUILD_TAG_FILTER,
     REASON_DELETE,
     REASON_NO_TAG,
     REASON_NOT_BUILD_TAG,
     REASON_UNCONFIGURED,
-    build_tag,
-    commit_of_build_tag,
     ignore_reason,
-    is_build_tag,
     promotion_tags,
     semver_tags,
 )

@@ -356,19 +356,7 @@ def parse_config(document: Any, ecr_repository_prefix: str = "") -> PipelineConf
         str(name): _repository(str(name), value, f"repositories.{name}", ecr_repository_prefix)
         for name, value in repositories_raw.items()
     }
-    seen: dict[str, str] = {}
-    for repo in repositories.values():
-        for image in repo.images:
-            # Template logical ids keep only letters and digits of a name: those must differ too.
-            key = logical_key(image.name)
-            if key in seen:
-                raise ConfigError(
-                    f"repositories.{repo.name}.images.{image.name}",
-                    f"image name already used by repositories.{seen[key]}"
-                    " (names differing only in . _ - / count as one)",
-                )
-            seen[key] = repo.name
-    _unique_keys(repositories)
+    _unique_logical_ids(repositories)
     return PipelineConfig(repositories=repositories, ecr_repository_prefix=ecr_repository_prefix)
 
 
@@ -377,23 +365,37 @@ def logical_key(name: str) -> str:
     return re.sub(r"[^A-Za-z0-9]", "", name)
 
 
-def _unique_keys(repositories: dict[str, RepositoryConfig]) -> None:
-    """Repositories and deploy targets each become stack resources named by their letters and digits."""
-    seen: dict[str, str] = {}
+def _unique_logical_ids(repositories: dict[str, RepositoryConfig]) -> None:
+    """Repositories, images and deploy targets each become stack resources named by their letters and
+    digits only: names that differ only in . _ - / would make the same resource twice."""
+    repository_keys: dict[str, str] = {}
+    image_keys: dict[str, str] = {}
+    target_keys: dict[str, str] = {}
     for repo in repositories.values():
         key = logical_key(repo.name)
-        if key in seen:
-            raise ConfigError(f"repositories.{repo.name}", f"differs only in . _ - from repositories.{seen[key]}")
-        seen[key] = repo.name
-    targets: dict[str, str] = {}
-    for repo in repositories.values():
+        if key in repository_keys:
+            raise ConfigError(
+                f"repositories.{repo.name}", f"differs only in . _ - from repositories.{repository_keys[key]}"
+            )
+        repository_keys[key] = repo.name
         for image in repo.images:
+            key = logical_key(image.name)
+            if key in image_keys:
+                raise ConfigError(
+                    f"repositories.{repo.name}.images.{image.name}",
+                    f"image name already used by repositories.{image_keys[key]}"
+                    " (names differing only in . _ - / count as one)",
+                )
+            image_keys[key] = repo.name
             for index, target in enumerate(image.deploy):
-                path = f"repositories.{repo.name}.images.{image.name}.deploy[{index}]"
-                key = logical_key(deploy_target_item(target))
-                if key in targets and targets[key] != deploy_target_item(target):
-                    raise ConfigError(path, f"its names differ only in . _ - from {targets[key]!r}")
-                targets[key] = deploy_target_item(target)
+                item = deploy_target_item(target)
+                key = logical_key(item)
+                if target_keys.get(key, item) != item:
+                    raise ConfigError(
+                        f"repositories.{repo.name}.images.{image.name}.deploy[{index}]",
+                        f"its names differ only in . _ - from {target_keys[key]!r}",
+                    )
+                target_keys[key] = item
 
 
 def deploy_target_item(target: DeployTarget) -> str:

@@ -16,14 +16,9 @@ from ecr_pipeline.adapters.ecr import Ecr, ImageManifest, TagConflict, repositor
 from ecr_pipeline.adapters.eventbridge import EventPublisher
 from ecr_pipeline.adapters.ledger import Ledger
 from ecr_pipeline.config import ImageConfig, PipelineConfig
+from ecr_pipeline.core.naming import build_tag, commit_of_build_tag
 from ecr_pipeline.core.scan_policy import PASSED, gate_disabled_verdict
-from ecr_pipeline.core.tagging import (
-    REASON_UNCONFIGURED,
-    build_tag,
-    commit_of_build_tag,
-    ignore_reason,
-    promotion_tags,
-)
+from ecr_pipeline.core.tagging import REASON_UNCONFIGURED, ignore_reason, promotion_tags
 from ecr_pipeline.events.ecr import IMAGE_ACTION, ImageAction, parse_image_action
 from ecr_pipeline.events.envelope import MalformedEvent, require_mapping
 from ecr_pipeline.events.pipeline import (

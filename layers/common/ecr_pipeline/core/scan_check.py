@@ -12,6 +12,7 @@ from ecr_pipeline.adapters.ecr import Ecr, repository_uri
 from ecr_pipeline.adapters.eventbridge import EventPublisher
 from ecr_pipeline.adapters.ledger import Ledger
 from ecr_pipeline.config import PipelineConfig
+from ecr_pipeline.core.naming import build_tag, commit_of_build_tag
 from ecr_pipeline.core.scan_policy import (
     ScanReport,
     evaluate,
@@ -19,7 +20,6 @@ from ecr_pipeline.core.scan_policy import (
     finding_from_basic,
     finding_from_enhanced,
 )
-from ecr_pipeline.core.tagging import build_tag, commit_of_build_tag
 from ecr_pipeline.events.pipeline import SCAN_VERDICT
 from ecr_pipeline.events.scan import ScanEvent
 from ecr_pipeline.observability import logger

@@ -9,29 +9,9 @@ has the build tag's shape (core/naming.py), so build tags alone are immutable an
 from __future__ import annotations
 
 from ecr_pipeline.config import PipelineConfig, PromoteRules
-from ecr_pipeline.core.naming import (
-    BUILD_TAG_FILTER,
-    BUILD_TAG_PREFIX,
-    MAX_TAG_LENGTH,
-    build_tag,
-    commit_of_build_tag,
-    is_build_tag,
-    promotion_tag_part,
-    tag_part,
-)
+from ecr_pipeline.core.naming import MAX_TAG_LENGTH, is_build_tag, promotion_tag_part, tag_part
 from ecr_pipeline.events.ecr import ImageAction
 from ecr_pipeline.records import PushRecord
-
-__all__ = [
-    "BUILD_TAG_FILTER",
-    "BUILD_TAG_PREFIX",
-    "build_tag",
-    "commit_of_build_tag",
-    "ignore_reason",
-    "is_build_tag",
-    "promotion_tags",
-    "semver_tags",
-]
 
 SHORT_SHA_LENGTH = 7
 
