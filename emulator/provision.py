@@ -1,19 +1,109 @@
-"""Provisioning from the template and pipeline.yaml: the ECR repositories and the deploy targets.
+"""Provisioning from the template and pipeline.yaml, before a run: the stack as `make deploy` makes it.
 
-The ops-owned side of the stack, made in moto straight (not through the front) before a run.
+The template read with the parameters the stack is given, the layers as Lambda sees them, the
+stack's resources (tables, queues, topics, secrets, ECR repositories, CodeBuild projects) and
+the ops-owned side (ECS services and CodeDeploy groups), made in moto straight (not through the front).
 """
 
 from __future__ import annotations
 
+import shutil
 from collections.abc import Callable
+from dataclasses import replace
+from pathlib import Path
 from typing import Any
 
 from ecr_pipeline.config import PipelineConfig
+from ecr_pipeline.stack import stack_parameters
+from emulator.builds import Project, project_from_template
+from emulator.intrinsics import load_template_document
+from emulator.runtime import AwsClients
 from emulator.tag_mutability import TagMutability, moto_filter
-from emulator.template import ACCOUNT_ID, Template
+from emulator.template import ACCOUNT_ID, REGION, FunctionSpec, Template, load_template
 
-# The emulator's AWS client factory: aws(service, caller=..., direct=...).
-AwsClients = Callable[..., Any]
+# The queue every SNS topic of the stack delivers to: the emulated mailbox the report reads.
+INBOX_QUEUE = "emulator-sns-inbox"
+
+
+def stack_template(path: Path, config: PipelineConfig, secret_arn: str, stack_name: str) -> Template:
+    """The template with the parameters `make deploy` gives the stack: pipeline.yaml's applications, the webhook."""
+    parameters = {"SlackWebhookSecretArn": secret_arn, **stack_parameters(config)}
+    declared = set((load_template_document(path).get("Parameters") or {}).keys())
+    return load_template(
+        path, {key: value for key, value in parameters.items() if key in declared}, stack_name=stack_name
+    )
+
+
+def layer_overlays(template: Template, work_dir: Path, config_path: Path) -> dict[Path, Path]:
+    """Each layer as Lambda sees it: the source tree, with the chosen pipeline.yaml inside."""
+    overlays: dict[Path, Path] = {}
+    for spec in template.functions.values():
+        for layer in spec.layer_dirs:
+            if layer in overlays:
+                continue
+            target = work_dir / "layers" / layer.name
+            shutil.copytree(layer, target, ignore=shutil.ignore_patterns("__pycache__", "pipeline.json"))
+            for config in target.glob("*/pipeline.yaml"):
+                config.unlink()
+                shutil.copyfile(config_path, config)
+            overlays[layer] = target
+    return overlays
+
+
+def with_layers(spec: FunctionSpec, overlays: dict[Path, Path]) -> FunctionSpec:
+    return replace(spec, layer_dirs=tuple(overlays.get(path, path) for path in spec.layer_dirs))
+
+
+def create_resources(aws: AwsClients, template: Template, slack_url: str) -> str:
+    """The template's tables, queues, topics and secrets; the URL of the SNS inbox queue."""
+    resolver = template.resolver
+    dynamodb = aws("dynamodb", direct=True)
+    for logical_id, resource in template.resources_of_type("AWS::DynamoDB::Table").items():
+        properties = resolver.resolve(resource.get("Properties") or {})
+        arguments: dict[str, Any] = {
+            "TableName": resolver.names.name(logical_id, resolver),
+            "AttributeDefinitions": properties["AttributeDefinitions"],
+            "KeySchema": properties["KeySchema"],
+            "BillingMode": "PAY_PER_REQUEST",
+        }
+        if properties.get("GlobalSecondaryIndexes"):
+            arguments["GlobalSecondaryIndexes"] = [
+                {key: value for key, value in index.items() if key != "ProvisionedThroughput"}
+                for index in properties["GlobalSecondaryIndexes"]
+            ]
+        dynamodb.create_table(**arguments)
+
+    sqs = aws("sqs", direct=True)
+    for logical_id, resource in template.resources_of_type("AWS::SQS::Queue").items():
+        properties = resolver.resolve(resource.get("Properties") or {})
+        attributes = {
+            key: str(properties[key]).lower() if isinstance(properties[key], bool) else str(properties[key])
+            for key in ("DelaySeconds", "VisibilityTimeout", "MessageRetentionPeriod", "FifoQueue")
+            if key in properties
+        }
+        sqs.create_queue(QueueName=resolver.names.name(logical_id, resolver), Attributes=attributes)
+    inbox_url = str(sqs.create_queue(QueueName=INBOX_QUEUE)["QueueUrl"])
+    inbox_arn = f"arn:aws:sqs:{REGION}:{ACCOUNT_ID}:{INBOX_QUEUE}"
+
+    sns = aws("sns", direct=True)
+    for logical_id in template.resources_of_type("AWS::SNS::Topic"):
+        topic_arn = sns.create_topic(Name=resolver.names.name(logical_id, resolver))["TopicArn"]
+        # Emulated mailbox: every message published to the topic lands in one queue the report reads.
+        sns.subscribe(TopicArn=topic_arn, Protocol="sqs", Endpoint=inbox_arn)
+
+    secrets = aws("secretsmanager", direct=True)
+    for logical_id in template.resources_of_type("AWS::SecretsManager::Secret"):
+        secrets.create_secret(Name=resolver.names.name(logical_id, resolver), SecretString=slack_url)
+    return inbox_url
+
+
+def codebuild_projects(template: Template) -> dict[str, Project]:
+    """The template's CodeBuild projects, by name."""
+    projects: dict[str, Project] = {}
+    for _logical_id, resource in template.resources_of_type("AWS::CodeBuild::Project").items():
+        project = project_from_template(template.resolver.resolve(resource.get("Properties") or {}))
+        projects[project.name] = project
+    return projects
 
 
 def create_ecr_repositories(

@@ -14,6 +14,9 @@ if TYPE_CHECKING:
     from emulator.codecommit import GitRepository
     from emulator.template import Template
 
+# The emulator's AWS client factory: aws(service, caller=..., direct=...), a boto3 client.
+AwsClients = Callable[..., Any]
+
 
 class Runtime(Protocol):
     """Emit an event, schedule work, record a task, make an AWS client, hold the lock."""

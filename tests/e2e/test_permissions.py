@@ -8,7 +8,6 @@ from pathlib import Path
 import pytest
 
 from emulator.core import DEFAULT_TEMPLATE
-from emulator.iam import Statement, is_allowed
 from tests.e2e.conftest import REPO_ROOT, RunScenario, requires, run
 
 pytestmark = pytest.mark.e2e
@@ -49,16 +48,3 @@ def test_a_permission_removed_from_the_template_is_reported(tmp_path: Path, temp
     assert report["permission_gaps"] == [
         {"function": "TagImageFunction", "action": "ecr:PutImage", "resource": REPOSITORY}
     ]
-
-
-def test_explicit_deny_wins_over_an_allow() -> None:
-    statements = [Statement(True, ("ecr:*",), ("*",)), Statement(False, ("ecr:PutImage",), (REPOSITORY,))]
-
-    assert not is_allowed(statements, "ecr:PutImage", REPOSITORY)
-    assert is_allowed(statements, "ecr:DescribeImages", REPOSITORY)
-
-
-def test_an_allow_for_another_resource_does_not_allow() -> None:
-    statements = [Statement(True, ("ecr:PutImage",), (REPOSITORY,))]
-
-    assert not is_allowed(statements, "ecr:PutImage", "arn:aws:ecr:us-east-1:123456789012:repository/other")

@@ -14,7 +14,6 @@ from botocore.exceptions import ClientError
 
 from emulator.__main__ import main
 from emulator.core import DEFAULT_TEMPLATE, Emulator, Options
-from emulator.iam import Condition, Statement, is_allowed
 from emulator.output import Printer
 from tests.e2e.conftest import REPO_ROOT, requires, run
 from tests.e2e.helpers import deliveries
@@ -27,8 +26,6 @@ name: one-push
 steps:
   - commit: {branch: main, message: "First", files: {Dockerfile: "FROM scratch\\n"}}
 """
-ROLE_ARN = "arn:aws:iam::123456789012:role/demo-app-task"
-PASSED_TO_ECS = Condition("StringEquals", "iam:PassedToService", ("ecs-tasks.amazonaws.com",))
 
 
 def _template_without(tmp_path: Path, resource: str, action: str) -> Path:
@@ -183,43 +180,6 @@ def test_every_built_in_scenario_runs_with_zero_permission_gaps(scenario: Path, 
 
     assert report["permission_gaps"] == []
     assert report["permissions_unchecked"] == []
-
-
-def test_an_allow_applies_only_when_its_condition_holds() -> None:
-    statements = [Statement(True, ("iam:PassRole",), (ROLE_ARN,), (PASSED_TO_ECS,))]
-
-    assert is_allowed(statements, "iam:PassRole", ROLE_ARN, {"iam:PassedToService": "ecs-tasks.amazonaws.com"})
-    assert not is_allowed(statements, "iam:PassRole", ROLE_ARN, {"iam:PassedToService": "lambda.amazonaws.com"})
-
-
-def test_an_unknown_condition_key_or_operator_fails_closed() -> None:
-    unknown_key = Condition("StringEquals", "aws:SourceVpc", ("vpc-1",))
-    unknown_operator = Condition("ArnLike", "iam:PassedToService", ("*",))
-    context = {"iam:PassedToService": "ecs-tasks.amazonaws.com"}
-
-    assert not is_allowed(
-        [Statement(True, ("iam:PassRole",), ("*",), (unknown_key,))], "iam:PassRole", ROLE_ARN, context
-    )
-    assert not is_allowed(
-        [Statement(True, ("iam:PassRole",), ("*",), (unknown_operator,))], "iam:PassRole", ROLE_ARN, context
-    )
-    assert not is_allowed(
-        [Statement(True, ("iam:*",), ("*",)), Statement(False, ("iam:PassRole",), ("*",), (unknown_key,))],
-        "iam:PassRole",
-        ROLE_ARN,
-        context,
-    )
-
-
-def test_string_like_matches_wildcards() -> None:
-    like = Condition("StringLike", "iam:PassedToService", ("ecs-*.amazonaws.com",))
-
-    assert is_allowed(
-        [Statement(True, ("iam:PassRole",), ("*",), (like,))],
-        "iam:PassRole",
-        ROLE_ARN,
-        {"iam:PassedToService": "ecs-tasks.amazonaws.com"},
-    )
 
 
 # --- the refusal's shape, per protocol ------------------------------------------------------
