@@ -127,9 +127,9 @@ def test_deploy_hears_promotions_and_its_retry_queue() -> None:
     assert properties["Environment"]["Variables"]["DEPLOY_RETRY_QUEUE_URL"] == {"Ref": "DeployRetryQueue"}
 
 
-def test_retry_queue_dead_letters_to_the_failed_invocations_queue() -> None:
+def test_retry_queue_dead_letters_to_a_queue_of_its_own() -> None:
     redrive = RESOURCES["DeployRetryQueue"]["Properties"]["RedrivePolicy"]
-    assert redrive["deadLetterTargetArn"] == {"Fn::GetAtt": ["FailedInvocationsQueue", "Arn"]}
+    assert redrive["deadLetterTargetArn"] == {"Fn::GetAtt": ["DeployRetryDeadLetterQueue", "Arn"]}
     assert (
         RESOURCES["DeployRetryQueue"]["Properties"]["VisibilityTimeout"]
         >= 6 * TEMPLATE["Globals"]["Function"]["Timeout"]
