@@ -1,22 +1,22 @@
-"""What a delivery came to: acted, ignored (with the reason), rejected (with the reason) or failed."""
+"""What a delivery came to: acted, ignored (with the reason), rejected (with the reason) or failed.
+
+The handlers declare it (ecr_pipeline.outcomes); the AWS calls seen tell a duplicate apart."""
 
 from __future__ import annotations
 
 from typing import Any
 
+from ecr_pipeline.outcomes import effect_of
 from emulator.front import ApiCall
 from emulator.lambdas import InvocationResult
 
-_REJECTED = ("rejected", "malformed", "invalid")
-_IGNORED = ("ignored", "skipped", "duplicate", "noop")
-
 
 def _reasons(value: Any) -> list[str]:
-    """Every `reason` / `ignored` text in a handler's result, in order."""
+    """Every `reason` in a handler's result, nested ones included, in order."""
     found: list[str] = []
     if isinstance(value, dict):
         for key, item in value.items():
-            if key in ("reason", "ignored", "ignored_reason") and isinstance(item, str) and item:
+            if key == "reason" and isinstance(item, str) and item:
                 found.append(item)
             else:
                 found.extend(_reasons(item))
@@ -41,20 +41,17 @@ def classify(
     repeat: bool,
     slack_messages: int = 0,
 ) -> tuple[str, str]:
-    """The outcome and its reason, from the handler's answer and the AWS calls it made."""
+    """The outcome and its reason: the effect the handler's answer declares (ecr_pipeline.outcomes),
+    except that a repeated delivery which changed nothing is a duplicate."""
     if result.failed:
         error = result.error or {}
         return "failed", f"{error.get('errorType', 'Error')}: {error.get('errorMessage', '')}".strip()
     answer = result.result
-    status = str(answer.get("status") or answer.get("outcome") or "").lower() if isinstance(answer, dict) else ""
+    effect = effect_of(answer)
+    if effect is None:
+        return "failed", f"the handler's answer declares no outcome: {answer!r}"[:300]
     reasons = "; ".join(_reasons(answer))
-    if status in _REJECTED:
-        return "rejected", reasons or status
-    effects = [call for call in calls if _is_effect(call, idempotency_table)]
-    if effects or emitted or slack_messages:
-        return "acted", reasons
-    if repeat:
+    changed = any(_is_effect(call, idempotency_table) for call in calls) or bool(emitted) or slack_messages > 0
+    if effect == "acted" and not changed and repeat:
         return "ignored", "duplicate delivery: no new effect"
-    if status in _IGNORED:
-        return "ignored", reasons or status
-    return "ignored", reasons or "no AWS write"
+    return effect, reasons or str(answer.get("status", ""))

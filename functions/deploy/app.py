@@ -14,7 +14,7 @@ from ecr_pipeline.adapters.ecs import Ecs
 from ecr_pipeline.adapters.eventbridge import EventPublisher
 from ecr_pipeline.adapters.ledger import Ledger
 from ecr_pipeline.core.deploy import DeployServices, handle
-from ecr_pipeline.core.deploy_plan import DeployMessage, idempotency_fact, parse_event
+from ecr_pipeline.core.deploy_plan import DeployMessage, idempotency_fact, parse_deploy_event
 from ecr_pipeline.events.envelope import MalformedEvent
 from ecr_pipeline.idempotency import idempotency_config, persistence_layer
 from ecr_pipeline.observability import CORRELATION_ID_PATH, count_outcome, logger, metrics, reject_malformed
@@ -39,16 +39,16 @@ idempotency = idempotency_config()
 )
 def process(fact: dict[str, Any], message: DeployMessage) -> dict[str, Any]:
     outcome = handle(message, config, services)
-    for environment in outcome.get("environments", []):
-        count_outcome("Deployments", str(environment["status"]))
-    return outcome
+    for environment in outcome.parts:
+        count_outcome("Deployments", environment.status)
+    return outcome.as_result()
 
 
 @logger.inject_lambda_context(correlation_id_path=CORRELATION_ID_PATH)
 @metrics.log_metrics
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     try:
-        message = parse_event(event)
+        message = parse_deploy_event(event)
     except MalformedEvent as error:
         return reject_malformed(error, "deploy")
     idempotency.register_lambda_context(context)

@@ -14,6 +14,7 @@ from ecr_pipeline.idempotency import idempotency_config, persistence_layer
 from ecr_pipeline.notify.delivery import KEY_JMESPATH, Channel, Delivery, DeliveryFailed, once_per_channel
 from ecr_pipeline.notify.notifier import Notifier, SlackChannel, SnsChannel, parse_notification
 from ecr_pipeline.observability import logger, metrics, reject_malformed
+from ecr_pipeline.outcomes import Outcome
 from ecr_pipeline.settings import load_pipeline_config, load_settings
 
 settings = load_settings("topic_arn", "ledger_table", "idempotency_table")
@@ -53,9 +54,9 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     if delivery is None:
         logger.info("deployment group not in pipeline.yaml: not told")
         metrics.add_metric(name="EventsIgnored", unit="Count", value=1)
-        return {"status": "ignored"}
+        return Outcome("ignored", "deployment group not in pipeline.yaml").as_result()
     _log_delivered(delivery)
-    return {"status": "delivered", **delivery.as_dict()}
+    return Outcome("delivered", facts=delivery.as_dict()).as_result()
 
 
 def _log_delivered(delivery: Delivery) -> None:

@@ -34,9 +34,9 @@ idempotency = idempotency_config()
 )
 def process(fact: dict[str, Any], scan: ScanEvent) -> dict[str, Any]:
     outcome = check_scan(scan, config, services, today=dt.datetime.now(dt.UTC).date())
-    if "verdict" in outcome:
-        count_outcome("Verdict", str(outcome["verdict"]))
-    return outcome
+    if "verdict" in outcome.facts:
+        count_outcome("Verdict", str(outcome.facts["verdict"]))
+    return outcome.as_result()
 
 
 @logger.inject_lambda_context(correlation_id_path=CORRELATION_ID_PATH)

@@ -17,6 +17,7 @@ from ecr_pipeline.events.codecommit import RefChange, parse_push_event
 from ecr_pipeline.events.envelope import MalformedEvent
 from ecr_pipeline.idempotency import idempotency_config, persistence_layer
 from ecr_pipeline.observability import CORRELATION_ID_PATH, count_outcome, logger, metrics, reject_malformed
+from ecr_pipeline.outcomes import Outcome, PushStatus
 from ecr_pipeline.settings import load_pipeline_config, load_settings
 
 settings = load_settings("ledger_table", "idempotency_table", "codebuild_project")
@@ -44,7 +45,7 @@ def process(fact: dict[str, Any], changes: list[RefChange]) -> dict[str, Any]:
             logger.info(
                 "push ignored", repository=change.repository, ref=change.ref_name, reason=outcome.ignored_reason
             )
-            count_outcome("Pushes", "ignored")
+            count_outcome("Pushes", outcome.status)
         for image in outcome.images:
             logger.info(
                 "image handled",
@@ -57,8 +58,10 @@ def process(fact: dict[str, Any], changes: list[RefChange]) -> dict[str, Any]:
                 reason=image.reason,
             )
             count_outcome("Builds", image.action)
-        results.append(outcome.as_dict())
-    return {"status": "handled", "pushes": results}
+        results.append(outcome.result())
+    # A delivery whose every push was ignored did nothing: it says so, and its reasons say why.
+    status: PushStatus = "handled" if any(result.status == "handled" for result in results) else "ignored"
+    return Outcome(status, facts={"pushes": [result.as_result() for result in results]}).as_result()
 
 
 @logger.inject_lambda_context(correlation_id_path=CORRELATION_ID_PATH)

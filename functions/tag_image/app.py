@@ -1,5 +1,5 @@
 """ECR build push -> registered image; "Scan Verdict" / "Promotion Requested" -> promotion tags
-(see ecr_pipeline.core.promotion)."""
+(see ecr_pipeline.core.tag_image)."""
 
 from __future__ import annotations
 
@@ -11,10 +11,18 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from ecr_pipeline.adapters.ecr import Ecr
 from ecr_pipeline.adapters.eventbridge import EventPublisher
 from ecr_pipeline.adapters.ledger import Ledger
-from ecr_pipeline.core.promotion import TagImageEvent, TagServices, handle, idempotency_fact, parse_event, skip_reason
+from ecr_pipeline.core.tag_image import (
+    TagImageEvent,
+    TagServices,
+    handle,
+    idempotency_fact,
+    parse_tag_image_event,
+    skip_reason,
+)
 from ecr_pipeline.events.envelope import MalformedEvent
 from ecr_pipeline.idempotency import idempotency_config, persistence_layer
 from ecr_pipeline.observability import CORRELATION_ID_PATH, count_outcome, logger, metrics, reject_malformed
+from ecr_pipeline.outcomes import Outcome
 from ecr_pipeline.settings import load_pipeline_config, load_settings
 
 settings = load_settings("ledger_table", "idempotency_table")
@@ -34,22 +42,23 @@ idempotency = idempotency_config()
 )
 def process(fact: dict[str, Any], message: TagImageEvent) -> dict[str, Any]:
     outcome = handle(message, config, services)
-    count_outcome("TagImage", str(outcome["status"]))
-    return outcome
+    count_outcome("TagImage", outcome.status)
+    return outcome.as_result()
 
 
 @logger.inject_lambda_context(correlation_id_path=CORRELATION_ID_PATH)
 @metrics.log_metrics
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     try:
-        message = parse_event(event)
+        message = parse_tag_image_event(event)
     except MalformedEvent as error:
         return reject_malformed(error, "image")
     reason = skip_reason(message, config)
     if reason:
         # Retags come back as PUSH events: dropping them here is what keeps tagging from looping.
         logger.info("event ignored", detail_type=event.get("detail-type"), reason=reason)
-        count_outcome("Events", "ignored")
-        return {"status": "ignored", "reason": reason}
+        outcome = Outcome("ignored", reason)
+        count_outcome("Events", outcome.status)
+        return outcome.as_result()
     idempotency.register_lambda_context(context)
     return process(fact=idempotency_fact(message), message=message)

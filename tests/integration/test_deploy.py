@@ -39,7 +39,7 @@ def aws() -> Iterator[str]:
 def promoted(
     time: str = "2026-11-28T10:05:00.000000Z", digest: str = DIGEST, commit: str = COMMIT, ref: str = "main"
 ) -> dict[str, Any]:
-    event = load_event("image_promoted", image_digest=digest, commit=commit)
+    event = load_event("image_promoted", image_digest=digest, commit=commit, image_tag=f"sha-{commit}")
     push = {
         **event["detail"]["pushes"][0],
         "push_time": time,
@@ -111,7 +111,7 @@ def test_ref_without_a_deploy_target_is_not_deployed(aws: str, monkeypatch: pyte
 
     result = deploy.invoke(promoted(ref="feature/login"))
 
-    assert result == {"status": "ignored", "reason": "no deploy target for the promoted refs"}
+    assert result == {"status": "ignored", "effect": "ignored", "reason": "no deploy target for the promoted refs"}
     assert deploy.published == []
 
 
@@ -205,7 +205,12 @@ def test_queued_candidate_is_deployed_when_the_group_is_free(aws: str, monkeypat
         deploy.invoke(promoted())
         result = deploy.invoke({"Records": sent})
 
-    assert result["environments"][0] == {"environment": "dev", "status": "started", "deployment_id": "d-NEWEST"}
+    assert result["environments"][0] == {
+        "environment": "dev",
+        "status": "started",
+        "effect": "acted",
+        "deployment_id": "d-NEWEST",
+    }
     assert deploy.calls["ecs:RegisterTaskDefinition"] == 1  # the retry reuses the revision it registered
     state = Ledger("ledger").get_environment("demo-app", "dev")
     assert state is not None and state.deployment_id == "d-NEWEST"

@@ -195,7 +195,9 @@ def test_deploy_superseded(aws: None, monkeypatch: pytest.MonkeyPatch) -> None:
 
     result = within_budget(deploy, name, promoted("2026-11-28T10:04:00.000000Z", "sha256:" + "cd" * 32))
 
-    assert result["environments"] == [{"environment": "dev", "status": "skipped", "reason": "superseded"}]
+    assert result["environments"] == [
+        {"environment": "dev", "status": "skipped", "effect": "acted", "reason": "superseded"}
+    ]
 
 
 def test_deploy_busy_group_queued(aws: None, monkeypatch: pytest.MonkeyPatch) -> None:

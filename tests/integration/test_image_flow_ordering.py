@@ -35,7 +35,7 @@ def verdict_event(index: int, digest: str, commit: str, passed: bool) -> dict[st
         "scan_verdict_passed" if passed else "scan_verdict_blocked",
         image_digest=digest,
         commit=commit,
-        image_tag=commit,
+        image_tag=f"sha-{commit}",
     )
     event["id"] = f"verdict-{index}"
     return event

@@ -201,7 +201,7 @@ def test_a_malformed_event_is_dropped_without_retry(harness: Harness) -> None:
 def test_a_deployment_group_not_in_pipeline_yaml_is_not_told(harness: Harness) -> None:
     result = harness.invoke(load_event("codedeploy_failure", deploymentGroup="another-team"))
 
-    assert result == {"status": "ignored"}
+    assert result == {"status": "ignored", "effect": "ignored", "reason": "deployment group not in pipeline.yaml"}
     assert harness.sns_messages() == []
 
 

@@ -327,7 +327,8 @@ def test_late_older_push_is_skipped_as_superseded(harness: Harness) -> None:
 def test_ignored_events_have_no_side_effect(harness: Harness, event: str) -> None:
     result = harness.invoke(load_event(event))
 
-    assert result["pushes"][0]["ignored"]
+    (push,) = result["pushes"]
+    assert push["status"] == "ignored" and push["effect"] == "ignored" and push["reason"]
     assert harness.build_requests == [] and harness.published == []
     harness.codecommit.assert_no_pending_responses()
 

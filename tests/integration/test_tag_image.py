@@ -237,7 +237,7 @@ def test_promotion_request_for_a_blocked_image_adds_no_tag(aws: None, monkeypatc
 
     result = tag_image.invoke(load_event("promotion_requested", image_digest=digest))
 
-    assert result == {"status": "waiting", "reason": "verdict BLOCKED"}
+    assert result == {"status": "waiting", "effect": "ignored", "reason": "verdict BLOCKED"}
     assert tags_of(digest) == {BUILD_TAG}
 
 

@@ -12,7 +12,7 @@ from ecr_pipeline.core.deploy_plan import (
     RetryRequest,
     appspec,
     candidates,
-    parse_event,
+    parse_deploy_event,
     pinned_image,
     retry_delay,
     revision_with_image,
@@ -106,13 +106,13 @@ def test_retry_delay_backs_off_to_the_sqs_limit() -> None:
 def test_retry_message_is_parsed_from_sqs() -> None:
     body = RetryRequest("demo-app", "dev", "t1", "id1", "uri", 2).as_body()
 
-    (request,) = parse_event({"Records": [{"eventSource": "aws:sqs", "body": json.dumps(body)}]})  # type: ignore[misc]
+    (request,) = parse_deploy_event({"Records": [{"eventSource": "aws:sqs", "body": json.dumps(body)}]})  # type: ignore[misc]
 
     assert request == RetryRequest("demo-app", "dev", "t1", "id1", "uri", 2)
 
 
 def test_retry_message_that_is_not_json_names_the_record() -> None:
     with pytest.raises(MalformedEvent) as raised:
-        parse_event({"Records": [{"eventSource": "aws:sqs", "body": "{"}]})
+        parse_deploy_event({"Records": [{"eventSource": "aws:sqs", "body": "{"}]})
 
     assert raised.value.field == "Records[0].body"

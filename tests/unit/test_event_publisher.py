@@ -8,7 +8,10 @@ import boto3
 import pytest
 from botocore.stub import Stubber
 
-from ecr_pipeline.adapters.eventbridge import EventPublisher, PublishFailed
+from ecr_pipeline.adapters.eventbridge import EventNotPublished, EventPublisher
+from ecr_pipeline.events.pipeline import BuildStarted, Subject, to_detail
+
+STARTED = BuildStarted(Subject("demo-app", "c" * 40, "ecr-pipeline/demo-app"), build_id="b:1", project="p")
 
 
 def stubbed_client() -> tuple[object, Stubber]:
@@ -18,7 +21,7 @@ def stubbed_client() -> tuple[object, Stubber]:
 
 def test_every_event_carries_the_stack_name() -> None:
     client, stub = stubbed_client()
-    detail = {"repository": "demo-app", "commit": "c" * 40}
+    detail = to_detail(STARTED)
     entry = {
         "Source": "ecr-pipeline",
         "DetailType": "Build Started",
@@ -28,7 +31,7 @@ def test_every_event_carries_the_stack_name() -> None:
     stub.add_response("put_events", {"FailedEntryCount": 0, "Entries": [{"EventId": "1"}]}, {"Entries": [entry]})
 
     with stub:
-        EventPublisher("ecr-pipeline", events_client=client, stack="ecr-pipeline-prod").publish("Build Started", detail)
+        EventPublisher("ecr-pipeline", events_client=client, stack="ecr-pipeline-prod").publish(STARTED)
 
     stub.assert_no_pending_responses()
 
@@ -38,5 +41,5 @@ def test_a_refused_entry_is_an_error_naming_the_event() -> None:
     failed = {"FailedEntryCount": 1, "Entries": [{"ErrorCode": "InternalFailure", "ErrorMessage": "try again"}]}
     stub.add_response("put_events", failed)
 
-    with stub, pytest.raises(PublishFailed, match="'Build Started' was not published: InternalFailure"):
-        EventPublisher("ecr-pipeline", events_client=client, stack="ecr-pipeline-dev").publish("Build Started", {})
+    with stub, pytest.raises(EventNotPublished, match="'Build Started' was not published: InternalFailure"):
+        EventPublisher("ecr-pipeline", events_client=client, stack="ecr-pipeline-dev").publish(STARTED)

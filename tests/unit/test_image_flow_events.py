@@ -7,7 +7,7 @@ import pytest
 from ecr_pipeline.core.naming import build_tag
 from ecr_pipeline.events.ecr import parse_image_action
 from ecr_pipeline.events.envelope import MalformedEvent
-from ecr_pipeline.events.pipeline import parse_promoted, parse_promotion_request, parse_verdict
+from ecr_pipeline.events.pipeline import ImagePromoted, PromotionRequested, ScanVerdict, parse_pipeline_event
 from ecr_pipeline.events.scan import parse_scan_event
 from tests.events import load_event
 
@@ -74,28 +74,29 @@ def test_scan_event_with_a_repository_arn_of_another_kind_is_rejected() -> None:
 
 
 def test_verdict_event_is_parsed() -> None:
-    verdict = parse_verdict(load_event("scan_verdict_blocked"))
+    verdict = parse_pipeline_event(load_event("scan_verdict_blocked"), ScanVerdict).record
 
-    assert verdict.verdict == "BLOCKED" and verdict.commit == COMMIT
-    assert verdict.reasons[0].startswith("1 CRITICAL")
+    assert verdict.verdict.verdict == "BLOCKED" and verdict.subject.commit == COMMIT
+    assert verdict.verdict.reasons[0].startswith("1 CRITICAL")
 
 
 def test_verdict_other_than_passed_or_blocked_is_rejected() -> None:
     with pytest.raises(MalformedEvent) as raised:
-        parse_verdict(load_event("scan_verdict_passed", verdict="MAYBE"))
+        parse_pipeline_event(load_event("scan_verdict_passed", verdict="MAYBE"), ScanVerdict)
 
     assert raised.value.field == "detail.verdict"
 
 
 def test_promotion_request_carries_the_push_of_the_git_tag() -> None:
-    request = parse_promotion_request(load_event("promotion_requested"))
+    push = parse_pipeline_event(load_event("promotion_requested"), PromotionRequested).record.subject.push
 
-    assert (request.push.ref_type, request.push.ref_name) == ("tag", "v1.2.3")
-    assert request.push.push_time == "2026-11-28T12:00:00.000000Z"
+    assert push is not None
+    assert (push.ref_type, push.ref_name) == ("tag", "v1.2.3")
+    assert push.push_time == "2026-11-28T12:00:00.000000Z"
 
 
 def test_promoted_event_lists_its_pushes() -> None:
-    promoted = parse_promoted(load_event("image_promoted"))
+    promoted = parse_pipeline_event(load_event("image_promoted"), ImagePromoted).record
 
     assert [push.ref_name for push in promoted.pushes] == ["main"]
     assert promoted.tags == ("main", "main-a3b2c1d", "latest")
@@ -106,6 +107,6 @@ def test_promoted_event_with_a_bad_push_names_it() -> None:
     del event["detail"]["pushes"][0]["push_time"]
 
     with pytest.raises(MalformedEvent) as raised:
-        parse_promoted(event)
+        parse_pipeline_event(event, ImagePromoted)
 
     assert raised.value.field == "detail.pushes[0].push_time"

@@ -6,7 +6,7 @@ import pytest
 
 from ecr_pipeline.config import load_config
 from ecr_pipeline.core.naming import build_tag
-from ecr_pipeline.core.start_build import build_environment, idempotency_token, ignore_reason
+from ecr_pipeline.core.start_build import build_environment, idempotency_token, push_ignore_reason
 from ecr_pipeline.events.codecommit import RefChange, parse_push_event
 from ecr_pipeline.records import BranchBuild, is_newer_push
 from tests.events import load_event
@@ -28,17 +28,17 @@ def change_of(name: str) -> RefChange:
     ],
 )
 def test_pushes_that_start_nothing_say_why(event: str, reason: str) -> None:
-    assert reason in (ignore_reason(change_of(event), CONFIG) or "")
+    assert reason in (push_ignore_reason(change_of(event), CONFIG) or "")
 
 
 @pytest.mark.parametrize("event", ["codecommit_branch_created", "codecommit_branch_updated", "codecommit_tag_created"])
 def test_configured_pushes_are_not_ignored(event: str) -> None:
-    assert ignore_reason(change_of(event), CONFIG) is None
+    assert push_ignore_reason(change_of(event), CONFIG) is None
 
 
 def test_tag_outside_release_filters_is_ignored() -> None:
     event = load_event("codecommit_tag_created", referenceName="nightly", referenceFullName="refs/tags/nightly")
-    assert "outside the release tag filters" in (ignore_reason(parse_push_event(event)[0], CONFIG) or "")
+    assert "outside the release tag filters" in (push_ignore_reason(parse_push_event(event)[0], CONFIG) or "")
 
 
 def test_redelivered_push_gets_the_same_idempotency_token() -> None:

@@ -17,7 +17,7 @@ from ecr_pipeline.core.tagging import (
     REASON_NO_TAG,
     REASON_NOT_BUILD_TAG,
     REASON_UNCONFIGURED,
-    ignore_reason,
+    action_ignore_reason,
     promotion_tags,
     semver_tags,
 )
@@ -40,25 +40,25 @@ def push(ref_type: str, ref: str, commit: str = COMMIT) -> PushRecord:
 
 
 def test_build_tag_push_is_acted_on() -> None:
-    assert ignore_reason(parse_image_action(load_event("ecr_push_build_tag")), config()) is None
+    assert action_ignore_reason(parse_image_action(load_event("ecr_push_build_tag")), config()) is None
 
 
 def test_retag_push_is_ignored_as_not_a_build_tag() -> None:
-    assert ignore_reason(parse_image_action(load_event("ecr_push_retag")), config()) == REASON_NOT_BUILD_TAG
+    assert action_ignore_reason(parse_image_action(load_event("ecr_push_retag")), config()) == REASON_NOT_BUILD_TAG
 
 
 def test_push_without_tag_is_ignored() -> None:
-    assert ignore_reason(parse_image_action(load_event("ecr_push_no_tag")), config()) == REASON_NO_TAG
+    assert action_ignore_reason(parse_image_action(load_event("ecr_push_no_tag")), config()) == REASON_NO_TAG
 
 
 def test_delete_is_ignored() -> None:
-    assert ignore_reason(parse_image_action(load_event("ecr_delete")), config()) == REASON_DELETE
+    assert action_ignore_reason(parse_image_action(load_event("ecr_delete")), config()) == REASON_DELETE
 
 
 def test_push_to_an_unconfigured_repository_is_ignored() -> None:
     event = load_event("ecr_push_build_tag", **{"repository-name": "other-app"})
 
-    assert ignore_reason(parse_image_action(event), config()) == REASON_UNCONFIGURED
+    assert action_ignore_reason(parse_image_action(event), config()) == REASON_UNCONFIGURED
 
 
 def test_build_tag_names_its_commit_and_back() -> None:
@@ -86,7 +86,7 @@ def test_bare_short_or_uppercase_commit_ids_are_not_build_tags() -> None:
 def test_a_push_with_the_bare_commit_id_as_tag_is_not_registered() -> None:
     event = load_event("ecr_push_build_tag", **{"image-tag": COMMIT})
 
-    assert ignore_reason(parse_image_action(event), config()) == REASON_NOT_BUILD_TAG
+    assert action_ignore_reason(parse_image_action(event), config()) == REASON_NOT_BUILD_TAG
 
 
 def test_default_branch_gets_branch_branch_sha_and_latest() -> None:

@@ -9,6 +9,7 @@ from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.logging import correlation_paths
 
 from ecr_pipeline.events.envelope import MalformedEvent
+from ecr_pipeline.outcomes import Outcome
 
 logger = Logger()
 metrics = Metrics()
@@ -30,4 +31,4 @@ def reject_malformed(error: MalformedEvent, event_kind: str) -> dict[str, str]:
     """Log a malformed event with the field at fault and drop it: a redelivery would be just as malformed."""
     logger.error("event rejected", event_kind=event_kind, reason=str(error), field=error.field)
     metrics.add_metric(name="EventsRejected", unit="Count", value=1)
-    return {"status": "rejected", "reason": str(error)}
+    return Outcome("rejected", str(error), facts={"field": error.field}).as_result()

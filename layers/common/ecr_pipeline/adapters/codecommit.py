@@ -5,16 +5,13 @@ from __future__ import annotations
 from typing import Any, NamedTuple
 
 from ecr_pipeline.adapters.clients import client
+from ecr_pipeline.text import first_line
 
 
 class CommitInfo(NamedTuple):
     commit_id: str
     author: str
     message: str  # the first line only
-
-    @staticmethod
-    def first_line(message: str) -> str:
-        return message.strip().splitlines()[0].strip() if message.strip() else ""
 
 
 class CodeCommit:
@@ -27,7 +24,7 @@ class CodeCommit:
         return CommitInfo(
             commit_id=commit_id,
             author=author.get("name") or author.get("email") or "",
-            message=CommitInfo.first_line(commit.get("message", "")),
+            message=first_line(commit.get("message", "")),
         )
 
     def changed_files(self, repository: str, old_commit_id: str, commit_id: str) -> list[str]:

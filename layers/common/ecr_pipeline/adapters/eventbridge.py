@@ -1,4 +1,8 @@
-"""Publishing the pipeline's own outcome events (source "ecr-pipeline") on the event bus."""
+"""Publishing the pipeline's own outcome events (source "ecr-pipeline") on the event bus.
+
+Only records of the contract (events/pipeline.py) are published: the detail-type and the detail
+both come from the record.
+"""
 
 from __future__ import annotations
 
@@ -6,9 +10,10 @@ import json
 from typing import Any
 
 from ecr_pipeline.adapters.clients import client
+from ecr_pipeline.events.pipeline import Record, detail_type, to_detail
 
 
-class PublishFailed(RuntimeError):
+class EventNotPublished(RuntimeError):
     """EventBridge accepted the call but rejected an entry (FailedEntryCount > 0)."""
 
 
@@ -19,13 +24,15 @@ class EventPublisher:
         self._stack = stack
         self._client = events_client or client("events")
 
-    def publish(self, detail_type: str, detail: dict[str, Any], resources: list[str] | None = None) -> None:
+    def publish(self, record: Record, resources: list[str] | None = None) -> None:
+        detail = to_detail(record)
         if self._stack:
             # Every stack's rules match on it, so two stacks in one account never act on each other's events.
-            detail = {**detail, "stack": self._stack}
+            detail["stack"] = self._stack
+        kind = detail_type(record)
         entry: dict[str, Any] = {
             "Source": self._source,
-            "DetailType": detail_type,
+            "DetailType": kind,
             "Detail": json.dumps(detail, sort_keys=True, default=str),
             "EventBusName": self._bus_name,
         }
@@ -34,6 +41,6 @@ class EventPublisher:
         response = self._client.put_events(Entries=[entry])
         if response.get("FailedEntryCount"):
             failure = response["Entries"][0]
-            raise PublishFailed(
-                f"{detail_type!r} was not published: {failure.get('ErrorCode')} {failure.get('ErrorMessage')}"
+            raise EventNotPublished(
+                f"{kind!r} was not published: {failure.get('ErrorCode')} {failure.get('ErrorMessage')}"
             )

@@ -24,6 +24,7 @@ from ecr_pipeline.adapters.ledger import Ledger
 from ecr_pipeline.config import DeployTarget, PipelineConfig
 from ecr_pipeline.core.deploy_plan import (
     DeployMessage,
+    PromotedEvent,
     RetryRequest,
     appspec,
     candidates,
@@ -32,10 +33,10 @@ from ecr_pipeline.core.deploy_plan import (
     retry_delay,
     revision_with_image,
 )
-from ecr_pipeline.core.naming import build_tag
-from ecr_pipeline.events.pipeline import DEPLOYMENT_QUEUED, DEPLOYMENT_SKIPPED, DEPLOYMENT_STARTED, PromotedEvent
+from ecr_pipeline.events.pipeline import DeploymentQueued, DeploymentSkipped, DeploymentStarted, Place, Subject
 from ecr_pipeline.observability import logger
-from ecr_pipeline.records import EnvironmentState, is_same_push
+from ecr_pipeline.outcomes import DeployStatus, EnvironmentStatus, Outcome
+from ecr_pipeline.records import EnvironmentState, PushRecord, is_same_push
 
 # A busy group is asked again with backoff (deploy_plan.retry_delay) up to this many times: about 24 hours.
 MAX_RETRY_ATTEMPTS = 100
@@ -47,50 +48,56 @@ class DeploymentStillBlocked(RuntimeError):
     """The group stayed busy through every retry: the message goes to the dead-letter queue."""
 
 
-class DeployServices:
-    __slots__ = ("codedeploy", "ecs", "ledger", "publisher", "retry_queue")
-
-    def __init__(
-        self,
-        ecs: Ecs,
-        codedeploy: CodeDeploy,
-        ledger: Ledger,
-        publisher: EventPublisher,
-        retry_queue: DeployRetryQueue | None,
-    ) -> None:
-        self.ecs = ecs
-        self.codedeploy = codedeploy
-        self.ledger = ledger
-        self.publisher = publisher
-        self.retry_queue = retry_queue
+class DeployServices(NamedTuple):
+    ecs: Ecs
+    codedeploy: CodeDeploy
+    ledger: Ledger
+    publisher: EventPublisher
+    retry_queue: DeployRetryQueue | None
 
 
 # --- effects -----------------------------------------------------------------------------
 
 
-def handle(message: DeployMessage, config: PipelineConfig, services: DeployServices) -> dict[str, Any]:
-    if isinstance(message, PromotedEvent):
-        return deploy_promoted(message, config, services)
-    return {"status": "retried", "environments": [retry_pending(request, config, services) for request in message]}
+EnvironmentOutcome = Outcome[EnvironmentStatus]
 
 
-def deploy_promoted(promoted: PromotedEvent, config: PipelineConfig, services: DeployServices) -> dict[str, Any]:
-    image_config = config.image(promoted.ecr_repository)
-    if image_config is None:
-        return {"status": "ignored", "reason": "the ECR repository is not in pipeline.yaml"}
+def handle(message: DeployMessage, config: PipelineConfig, services: DeployServices) -> Outcome[DeployStatus]:
+    if isinstance(message, list):
+        return _of_environments("retried", [retry_pending(request, config, services) for request in message])
+    return deploy_promoted(message, config, services)
+
+
+def _of_environments(status: DeployStatus, environments: list[EnvironmentOutcome]) -> Outcome[DeployStatus]:
+    results = [environment.as_result() for environment in environments]
+    return Outcome(status, facts={"environments": results}, parts=tuple(environments))
+
+
+def _environment(
+    candidate: EnvironmentState | RetryRequest, status: EnvironmentStatus, reason: str | None = None, **facts: Any
+) -> EnvironmentOutcome:
+    return Outcome(status, reason, facts={"environment": candidate.environment, **facts})
+
+
+def deploy_promoted(event: PromotedEvent, config: PipelineConfig, services: DeployServices) -> Outcome[DeployStatus]:
+    promoted = event.record
+    subject = promoted.subject
+    image_config = config.image(subject.ecr_repository)
+    if image_config is None or subject.commit is None or subject.image_digest is None:
+        return Outcome("ignored", "the ECR repository is not in pipeline.yaml")
     chosen = candidates(image_config, promoted.pushes)
     if not chosen:
         logger.info(
-            "no deploy target", ecr_repository=promoted.ecr_repository, refs=[p.ref_name for p in promoted.pushes]
+            "no deploy target", ecr_repository=subject.ecr_repository, refs=[p.ref_name for p in promoted.pushes]
         )
-        return {"status": "ignored", "reason": REASON_NO_TARGET}
+        return Outcome("ignored", REASON_NO_TARGET)
     results = []
     for target, push in chosen:
         candidate = EnvironmentState(
-            ecr_repository=promoted.ecr_repository,
+            ecr_repository=subject.ecr_repository,
             environment=target.environment,
-            image_digest=promoted.image_digest,
-            commit=promoted.commit,
+            image_digest=subject.image_digest,
+            commit=subject.commit,
             ref_type=push.ref_type,
             ref_name=push.ref_name,
             push_time=push.push_time,
@@ -98,50 +105,49 @@ def deploy_promoted(promoted: PromotedEvent, config: PipelineConfig, services: D
             author=push.author,
             message=push.message,
         )
-        context = _Context(target, push.as_detail(), promoted.repository_uri)
+        context = _Context(target, push, subject.repository_uri or "")
         results.append(claim_and_deploy(candidate, context, services))
-    return {"status": "handled", "environments": results}
+    return _of_environments("handled", results)
 
 
 class _Context(NamedTuple):
     target: DeployTarget
-    push_detail: dict[str, Any]
+    push: PushRecord
     repository_uri: str
 
-    def detail(self, candidate: EnvironmentState) -> dict[str, Any]:
-        return {
-            **self.push_detail,
-            "ecr_repository": candidate.ecr_repository,
-            "image_tag": build_tag(candidate.commit),
-            "image_digest": candidate.image_digest,
-            "repository_uri": self.repository_uri,
-            "environment": candidate.environment,
-            "application": self.target.codedeploy_application,
-            "deployment_group": self.target.deployment_group,
-        }
+    def subject(self, candidate: EnvironmentState) -> Subject:
+        return Subject.of_push(self.push, candidate.ecr_repository, candidate.image_digest, self.repository_uri)
+
+    @property
+    def place(self) -> Place:
+        return Place(self.target.environment, self.target.codedeploy_application, self.target.deployment_group)
 
 
 def _skip(
-    candidate: EnvironmentState, context: _Context, reason: str, services: DeployServices, **extra: Any
-) -> dict[str, Any]:
-    services.publisher.publish(DEPLOYMENT_SKIPPED, {**context.detail(candidate), "reason": reason, **extra})
+    candidate: EnvironmentState,
+    context: _Context,
+    reason: str,
+    services: DeployServices,
+    superseded_by: dict[str, str | None] | None = None,
+) -> EnvironmentOutcome:
+    services.publisher.publish(DeploymentSkipped(context.subject(candidate), context.place, reason, superseded_by))
     logger.info("deployment skipped", environment=candidate.environment, reason=reason, push_id=candidate.push_id)
-    return {"environment": candidate.environment, "status": "skipped", "reason": reason}
+    return _environment(candidate, "skipped", reason)
 
 
 def _announce(deployed: EnvironmentState, context: _Context, services: DeployServices) -> None:
     services.publisher.publish(
-        DEPLOYMENT_STARTED,
-        {
-            **context.detail(deployed),
-            "deployment_id": deployed.deployment_id,
-            "task_definition_arn": deployed.task_definition_arn,
-            "image": pinned_image(context.repository_uri, deployed.image_digest),
-        },
+        DeploymentStarted(
+            context.subject(deployed),
+            context.place,
+            deployment_id=deployed.deployment_id or "",
+            task_definition_arn=deployed.task_definition_arn or "",
+            image=pinned_image(context.repository_uri, deployed.image_digest),
+        )
     )
 
 
-def claim_and_deploy(candidate: EnvironmentState, context: _Context, services: DeployServices) -> dict[str, Any]:
+def claim_and_deploy(candidate: EnvironmentState, context: _Context, services: DeployServices) -> EnvironmentOutcome:
     claimed, stored = services.ledger.claim_environment(candidate)
     if not claimed:
         if stored is not None and stored.same_push(candidate):
@@ -151,7 +157,7 @@ def claim_and_deploy(candidate: EnvironmentState, context: _Context, services: D
                 "candidate already deployed", environment=candidate.environment, deployment=stored.deployment_id
             )
             _announce(stored, context, services)
-            return {"environment": candidate.environment, "status": "already deployed"}
+            return _environment(candidate, "already deployed")
         newer = stored
         return _skip(
             candidate,
@@ -168,22 +174,22 @@ def claim_and_deploy(candidate: EnvironmentState, context: _Context, services: D
     return start_deployment(candidate, context, reuse, attempt=0, services=services)
 
 
-def retry_pending(request: RetryRequest, config: PipelineConfig, services: DeployServices) -> dict[str, Any]:
+def retry_pending(request: RetryRequest, config: PipelineConfig, services: DeployServices) -> EnvironmentOutcome:
     image_config = config.image(request.ecr_repository)
     target = next(
         (t for t in (image_config.deploy if image_config else ()) if t.environment == request.environment), None
     )
     if target is None:
-        return {"environment": request.environment, "status": "dropped", "reason": "no such deploy target any more"}
+        return _environment(request, "dropped", "no such deploy target any more")
     state = services.ledger.get_environment(request.ecr_repository, request.environment)
     if state is None or not is_same_push(state, request):
         # A newer candidate holds the environment and has its own deployment or retry.
         logger.info("pending candidate superseded", environment=request.environment, push_id=request.push_id)
-        return {"environment": request.environment, "status": "superseded"}
+        return _environment(request, "superseded")
     if state.deployment_id:
-        return {"environment": request.environment, "status": "already deployed"}
+        return _environment(request, "already deployed")
     repository = image_config.codecommit_repository if image_config else ""
-    context = _Context(target, state.push(repository).as_detail(), request.repository_uri)
+    context = _Context(target, state.push(repository), request.repository_uri)
     return start_deployment(state, context, state.task_definition_arn, attempt=request.attempt, services=services)
 
 
@@ -193,7 +199,7 @@ def start_deployment(
     task_definition_arn: str | None,
     attempt: int,
     services: DeployServices,
-) -> dict[str, Any]:
+) -> EnvironmentOutcome:
     target = context.target
     image = pinned_image(context.repository_uri, candidate.image_digest)
     if task_definition_arn is None:
@@ -227,10 +233,12 @@ def start_deployment(
         candidate._replace(task_definition_arn=task_definition_arn, deployment_id=deployment_id), context, services
     )
     logger.info("deployment started", environment=candidate.environment, deployment_id=deployment_id)
-    return {"environment": candidate.environment, "status": "started", "deployment_id": deployment_id}
+    return _environment(candidate, "started", deployment_id=deployment_id)
 
 
-def _queue(candidate: EnvironmentState, context: _Context, attempt: int, services: DeployServices) -> dict[str, Any]:
+def _queue(
+    candidate: EnvironmentState, context: _Context, attempt: int, services: DeployServices
+) -> EnvironmentOutcome:
     if services.retry_queue is None:
         # No retry queue configured: Lambda's own async retries (and then its dead-letter queue) take over.
         raise DeploymentLimitExceeded(f"deployment group {context.target.deployment_group} is busy")
@@ -250,12 +258,12 @@ def _queue(candidate: EnvironmentState, context: _Context, attempt: int, service
     services.retry_queue.send(request.as_body(), delay)
     if attempt == 0:
         services.publisher.publish(
-            DEPLOYMENT_QUEUED,
-            {
-                **context.detail(candidate),
-                "reason": "a deployment is in progress for the group: this one follows when it is free",
-                "retry_in_seconds": delay,
-            },
+            DeploymentQueued(
+                context.subject(candidate),
+                context.place,
+                reason="a deployment is in progress for the group: this one follows when it is free",
+                retry_in_seconds=delay,
+            )
         )
     logger.info("deployment queued", environment=candidate.environment, attempt=attempt + 1, delay=delay)
-    return {"environment": candidate.environment, "status": "queued", "retry_in_seconds": delay}
+    return _environment(candidate, "queued", retry_in_seconds=delay)

@@ -10,7 +10,7 @@ from typing import Any, NamedTuple
 from ecr_pipeline.adapters.deploy_queue import MAX_DELAY_SECONDS
 from ecr_pipeline.config import DeployTarget, ImageConfig
 from ecr_pipeline.events.envelope import MalformedEvent, require_list, require_mapping, require_str
-from ecr_pipeline.events.pipeline import IMAGE_PROMOTED, PromotedEvent, parse_promoted
+from ecr_pipeline.events.pipeline import IMAGE_PROMOTED, ImagePromoted, Received, parse_pipeline_event
 from ecr_pipeline.records import EnvironmentState, PushRecord, is_newer_push
 
 # Backoff for a busy group: 30 s doubling to SQS's 15-minute cap; about 24 hours in all.
@@ -41,6 +41,7 @@ class RetryRequest(NamedTuple):
         }
 
 
+PromotedEvent = Received[ImagePromoted]
 DeployMessage = PromotedEvent | list[RetryRequest]
 
 
@@ -157,7 +158,7 @@ def retry_delay(attempt: int) -> int:
 # --- events in ---------------------------------------------------------------------------
 
 
-def parse_event(event: Any) -> DeployMessage:
+def parse_deploy_event(event: Any) -> DeployMessage:
     """An "Image Promoted" event, or a batch of SQS retry messages."""
     body = require_mapping(event, "event")
     if "Records" in body:
@@ -184,15 +185,16 @@ def parse_event(event: Any) -> DeployMessage:
                 )
             )
         return requests
-    return parse_promoted(body)
+    return parse_pipeline_event(body, ImagePromoted)
 
 
 def idempotency_fact(message: DeployMessage) -> dict[str, Any]:
-    if isinstance(message, PromotedEvent):
-        return {
-            "fact": IMAGE_PROMOTED,
-            "ecr_repository": message.ecr_repository,
-            "image_digest": message.image_digest,
-            "pushes": sorted(push.push_id for push in message.pushes),
-        }
-    return {"fact": "deploy retry", "requests": [request.as_body() for request in message]}
+    if isinstance(message, list):
+        return {"fact": "deploy retry", "requests": [request.as_body() for request in message]}
+    promoted = message.record
+    return {
+        "fact": IMAGE_PROMOTED,
+        "ecr_repository": promoted.subject.ecr_repository,
+        "image_digest": promoted.subject.image_digest,
+        "pushes": sorted(push.push_id for push in promoted.pushes),
+    }

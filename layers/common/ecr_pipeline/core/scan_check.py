@@ -6,13 +6,13 @@ It writes nothing to AWS but its verdict event: tag_image records the verdict an
 from __future__ import annotations
 
 import datetime as dt
-from typing import Any
+from typing import Any, NamedTuple
 
 from ecr_pipeline.adapters.ecr import Ecr, repository_uri
 from ecr_pipeline.adapters.eventbridge import EventPublisher
 from ecr_pipeline.adapters.ledger import Ledger
 from ecr_pipeline.config import PipelineConfig
-from ecr_pipeline.core.naming import build_tag, commit_of_build_tag
+from ecr_pipeline.core.naming import commit_of_build_tag
 from ecr_pipeline.core.scan_policy import (
     ScanReport,
     evaluate,
@@ -20,21 +20,18 @@ from ecr_pipeline.core.scan_policy import (
     finding_from_basic,
     finding_from_enhanced,
 )
-from ecr_pipeline.events.pipeline import SCAN_VERDICT
+from ecr_pipeline.events.pipeline import ScanVerdict, Subject
 from ecr_pipeline.events.scan import ScanEvent
 from ecr_pipeline.observability import logger
-from ecr_pipeline.records import newest_push
+from ecr_pipeline.outcomes import Outcome, ScanStatus
 
 REASON_GATE_OFF = "scan gate disabled by configuration: the verdict was given when the image was registered"
 
 
-class ScanServices:
-    __slots__ = ("ecr", "ledger", "publisher")
-
-    def __init__(self, ecr: Ecr, ledger: Ledger, publisher: EventPublisher) -> None:
-        self.ecr = ecr
-        self.ledger = ledger
-        self.publisher = publisher
+class ScanServices(NamedTuple):
+    ecr: Ecr
+    ledger: Ledger
+    publisher: EventPublisher
 
 
 def idempotency_fact(scan: ScanEvent) -> dict[str, Any]:
@@ -78,14 +75,14 @@ def read_report(scan: ScanEvent, services: ScanServices) -> ScanReport:
     )
 
 
-def check_scan(scan: ScanEvent, config: PipelineConfig, services: ScanServices, today: dt.date) -> dict[str, Any]:
+def check_scan(scan: ScanEvent, config: PipelineConfig, services: ScanServices, today: dt.date) -> Outcome[ScanStatus]:
     image_config = config.image(scan.ecr_repository)
     if image_config is None:
         logger.info("scan ignored: repository not configured", ecr_repository=scan.ecr_repository)
-        return {"status": "ignored", "reason": "the ECR repository is not in pipeline.yaml"}
+        return Outcome("ignored", "the ECR repository is not in pipeline.yaml")
     if not image_config.scan.gate:
         logger.info("scan ignored", ecr_repository=scan.ecr_repository, reason=REASON_GATE_OFF)
-        return {"status": "ignored", "reason": REASON_GATE_OFF}
+        return Outcome("ignored", REASON_GATE_OFF)
 
     verdict = evaluate(image_config.scan, read_report(scan, services), today)
     commit = next((found for found in map(commit_of_build_tag, scan.image_tags) if found), None)
@@ -93,17 +90,14 @@ def check_scan(scan: ScanEvent, config: PipelineConfig, services: ScanServices, 
         image = services.ledger.get_image(scan.ecr_repository, scan.image_digest)
         commit = image.commit if image else None
     pushes = services.ledger.pushes_of_commit(image_config.codecommit_repository, commit) if commit else []
-    newest = newest_push(pushes)
-    detail: dict[str, Any] = {
-        **(newest.as_detail() if newest else {"repository": image_config.codecommit_repository, "commit": commit}),
-        "ecr_repository": scan.ecr_repository,
-        "image_tag": build_tag(commit) if commit else None,
-        "image_digest": scan.image_digest,
-        "image_tags": list(scan.image_tags),
-        "repository_uri": repository_uri(scan.account, scan.region, scan.ecr_repository),
-        "scan_status": scan.scan_status,
-        **verdict.as_detail(),
-    }
-    services.publisher.publish(SCAN_VERDICT, detail)
+    uri = repository_uri(scan.account, scan.region, scan.ecr_repository)
+    subject = Subject.of_image(
+        pushes, image_config.codecommit_repository, commit, scan.ecr_repository, scan.image_digest, uri
+    )
+    services.publisher.publish(
+        ScanVerdict(
+            subject, verdict, pushes=tuple(pushes), image_tags=tuple(scan.image_tags), scan_status=scan.scan_status
+        )
+    )
     logger.info("scan verdict", verdict=verdict.verdict, image_digest=scan.image_digest, reasons=list(verdict.reasons))
-    return {"status": "decided", "verdict": verdict.verdict, "reasons": list(verdict.reasons)}
+    return Outcome("decided", facts={"verdict": verdict.verdict, "reasons": list(verdict.reasons)})

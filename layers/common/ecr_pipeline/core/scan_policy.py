@@ -16,6 +16,7 @@ from ecr_pipeline.notify.model import Finding
 
 PASSED = "PASSED"
 BLOCKED = "BLOCKED"
+VERDICTS = (PASSED, BLOCKED)
 GATE_DISABLED = "scan gate disabled by configuration"
 TOP_FINDINGS = 5
 

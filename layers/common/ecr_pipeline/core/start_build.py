@@ -7,7 +7,7 @@ Decisions (which refs, which files, which push is newer) are the pure functions 
 from __future__ import annotations
 
 import hashlib
-from typing import Any, Literal, NamedTuple
+from typing import Any, NamedTuple
 
 from ecr_pipeline.adapters.codebuild import BuildRequest, CodeBuild
 from ecr_pipeline.adapters.codecommit import CodeCommit, clone_url
@@ -18,11 +18,9 @@ from ecr_pipeline.config import ImageConfig, PipelineConfig, RepositoryConfig
 from ecr_pipeline.core.filters import paths_selected, ref_selected
 from ecr_pipeline.core.naming import build_tag
 from ecr_pipeline.events.codecommit import RefChange
+from ecr_pipeline.events.pipeline import BuildSkipped, BuildStarted, PromotionRequested, Subject
+from ecr_pipeline.outcomes import BuildDecision, Outcome, PushStatus
 from ecr_pipeline.records import BranchBuild, BuildRecord, PushRecord, is_newer_push
-
-BUILD_STARTED = "Build Started"
-BUILD_SKIPPED = "Build Skipped"
-PROMOTION_REQUESTED = "Promotion Requested"
 
 REASON_NO_MATCHING_PATHS = "no changed file matches the image's paths"
 REASON_SUPERSEDED = "superseded by a newer push of the branch"
@@ -30,8 +28,6 @@ REASON_IMAGE_EXISTS = "an image of this commit already exists: promoted without 
 
 # git writes an all-zero id for "no commit" (a new ref's old side).
 _NULL_COMMIT = "0" * 40
-
-BuildDecision = Literal["started", "skipped", "promotion"]
 
 
 class ImageOutcome(NamedTuple):
@@ -48,43 +44,33 @@ class PushOutcome(NamedTuple):
     ignored_reason: str | None = None
     images: tuple[ImageOutcome, ...] = ()
 
-    def as_dict(self) -> dict[str, Any]:
-        if self.ignored_reason:
-            return {"repository": self.repository, "ref": self.ref, "ignored": self.ignored_reason}
-        return {
-            "repository": self.repository,
-            "ref": self.ref,
-            "images": [
+    @property
+    def status(self) -> PushStatus:
+        return "ignored" if self.ignored_reason else "handled"
+
+    def result(self) -> Outcome[PushStatus]:
+        facts: dict[str, Any] = {"repository": self.repository, "ref": self.ref}
+        if not self.ignored_reason:
+            facts["images"] = [
                 {key: value for key, value in image._asdict().items() if value not in (None, "")}
                 for image in self.images
-            ],
-        }
+            ]
+        return Outcome(self.status, self.ignored_reason, facts=facts)
 
 
-class BuildServices:
-    __slots__ = ("codebuild", "codecommit", "ecr", "ledger", "project", "publisher")
-
-    def __init__(
-        self,
-        codecommit: CodeCommit,
-        codebuild: CodeBuild,
-        ecr: Ecr,
-        ledger: Ledger,
-        publisher: EventPublisher,
-        project: str,
-    ) -> None:
-        self.codecommit = codecommit
-        self.codebuild = codebuild
-        self.ecr = ecr
-        self.ledger = ledger
-        self.publisher = publisher
-        self.project = project
+class BuildServices(NamedTuple):
+    codecommit: CodeCommit
+    codebuild: CodeBuild
+    ecr: Ecr
+    ledger: Ledger
+    publisher: EventPublisher
+    project: str
 
 
 # --- decisions ---------------------------------------------------------------------------
 
 
-def ignore_reason(change: RefChange, config: PipelineConfig) -> str | None:
+def push_ignore_reason(change: RefChange, config: PipelineConfig) -> str | None:
     """Why this ref change starts nothing, or None when it is a push to build."""
     if change.action == "referenceDeleted":
         return f"{change.ref_type} {change.ref_name} was deleted"
@@ -129,7 +115,7 @@ def build_environment(
 
 
 def handle_push(change: RefChange, config: PipelineConfig, services: BuildServices) -> PushOutcome:
-    reason = ignore_reason(change, config)
+    reason = push_ignore_reason(change, config)
     repository = config.repository(change.repository)
     if reason or repository is None or change.commit_id is None:
         return PushOutcome(change.repository, change.ref_name, ignored_reason=reason or "no commit")
@@ -165,19 +151,16 @@ def _handle_image(
     services: BuildServices,
 ) -> ImageOutcome:
     image_uri = repository_uri(change.account, change.region, image.ecr_repository)
-    detail = {**push.as_detail(), "ecr_repository": image.ecr_repository, "image_tag": build_tag(push.commit)}
-    detail["repository_uri"] = image_uri
+    subject = Subject.of_push(push, image.ecr_repository, repository_uri=image_uri)
 
     if changed_files is not None and not paths_selected(changed_files, image.paths, image.paths_ignore):
-        services.publisher.publish(
-            BUILD_SKIPPED, {**detail, "reason": REASON_NO_MATCHING_PATHS, "changed_files": len(changed_files)}
-        )
+        services.publisher.publish(BuildSkipped(subject, REASON_NO_MATCHING_PATHS, changed_files=len(changed_files)))
         return ImageOutcome(image.ecr_repository, "skipped", REASON_NO_MATCHING_PATHS)
 
     existing_digest = services.ecr.find_image_digest(image.ecr_repository, build_tag(push.commit))
     if existing_digest:
         services.publisher.publish(
-            PROMOTION_REQUESTED, {**detail, "image_digest": existing_digest, "reason": REASON_IMAGE_EXISTS}
+            PromotionRequested(subject._replace(image_digest=existing_digest), REASON_IMAGE_EXISTS)
         )
         return ImageOutcome(image.ecr_repository, "promotion", REASON_IMAGE_EXISTS)
 
@@ -185,7 +168,7 @@ def _handle_image(
     if supersede:
         newest = services.ledger.newest_branch_build(repository.name, change.ref_name, image.ecr_repository)
         if newest and is_newer_push(newest, push):
-            services.publisher.publish(BUILD_SKIPPED, {**detail, "reason": REASON_SUPERSEDED})
+            services.publisher.publish(BuildSkipped(subject, REASON_SUPERSEDED))
             return ImageOutcome(image.ecr_repository, "skipped", REASON_SUPERSEDED)
 
     build_id = services.codebuild.start_build(
@@ -226,16 +209,8 @@ def _handle_image(
             # A newer push claimed the branch while this build was starting: this one gives way.
             services.ledger.mark_superseded(build_id, other.build_id)
             services.codebuild.stop_build(build_id)
-            services.publisher.publish(BUILD_SKIPPED, {**detail, "reason": REASON_SUPERSEDED, "build_id": build_id})
+            services.publisher.publish(BuildSkipped(subject, REASON_SUPERSEDED, build_id=build_id))
             return ImageOutcome(image.ecr_repository, "skipped", REASON_SUPERSEDED, build_id=build_id)
 
-    services.publisher.publish(
-        BUILD_STARTED,
-        {
-            **detail,
-            "build_id": build_id,
-            "project": services.project,
-            "superseded_build_id": superseded_build_id,
-        },
-    )
+    services.publisher.publish(BuildStarted(subject, build_id, services.project, superseded_build_id))
     return ImageOutcome(image.ecr_repository, "started", build_id=build_id, superseded_build_id=superseded_build_id)

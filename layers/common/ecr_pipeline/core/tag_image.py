@@ -10,41 +10,42 @@ Tags go on with put_image of the stored manifest; moving tags never go back to a
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, NamedTuple
 
 from ecr_pipeline.adapters.ecr import Ecr, ImageManifest, TagConflict, repository_uri
 from ecr_pipeline.adapters.eventbridge import EventPublisher
 from ecr_pipeline.adapters.ledger import Ledger
 from ecr_pipeline.config import ImageConfig, PipelineConfig
-from ecr_pipeline.core.naming import build_tag, commit_of_build_tag
+from ecr_pipeline.core.naming import commit_of_build_tag
 from ecr_pipeline.core.scan_policy import PASSED, gate_disabled_verdict
-from ecr_pipeline.core.tagging import REASON_UNCONFIGURED, ignore_reason, promotion_tags
+from ecr_pipeline.core.tagging import REASON_UNCONFIGURED, action_ignore_reason, promotion_tags
 from ecr_pipeline.events.ecr import IMAGE_ACTION, ImageAction, parse_image_action
 from ecr_pipeline.events.envelope import MalformedEvent, require_mapping
 from ecr_pipeline.events.pipeline import (
-    IMAGE_PROMOTED,
-    IMAGE_REGISTERED,
-    PROMOTION_FAILED,
     PROMOTION_REQUESTED,
     SCAN_VERDICT,
-    PromotionRequest,
-    VerdictEvent,
-    parse_promotion_request,
-    parse_verdict,
+    ImagePromoted,
+    ImageRegistered,
+    PromotionFailed,
+    PromotionRequested,
+    Received,
+    ScanVerdict,
+    Subject,
+    parse_pipeline_event,
 )
 from ecr_pipeline.observability import logger
-from ecr_pipeline.records import ImageRecord, PushRecord, newest_push, push_order
+from ecr_pipeline.outcomes import Outcome, TagStatus
+from ecr_pipeline.records import ImageRecord, PushRecord, push_order
 
+VerdictEvent = Received[ScanVerdict]
+PromotionRequest = Received[PromotionRequested]
 TagImageEvent = ImageAction | VerdictEvent | PromotionRequest
 
 
-class TagServices:
-    __slots__ = ("ecr", "ledger", "publisher")
-
-    def __init__(self, ecr: Ecr, ledger: Ledger, publisher: EventPublisher) -> None:
-        self.ecr = ecr
-        self.ledger = ledger
-        self.publisher = publisher
+class TagServices(NamedTuple):
+    ecr: Ecr
+    ledger: Ledger
+    publisher: EventPublisher
 
 
 class PromotionOutcome:
@@ -59,26 +60,29 @@ class PromotionOutcome:
         self.failed: list[str] = []
         self.pushes: list[PushRecord] = []
 
-    def as_dict(self) -> dict[str, Any]:
-        return {
-            "added": self.added,
-            "already": self.already,
-            "superseded": self.superseded,
-            "failed": self.failed,
-            "pushes": [push.push_id for push in self.pushes],
-        }
+    def result(self) -> Outcome[TagStatus]:
+        return Outcome(
+            "promoted" if self.pushes else "nothing to promote",
+            facts={
+                "added": self.added,
+                "already": self.already,
+                "superseded": self.superseded,
+                "failed": self.failed,
+                "pushes": [push.push_id for push in self.pushes],
+            },
+        )
 
 
-def parse_event(event: Any) -> TagImageEvent:
+def parse_tag_image_event(event: Any) -> TagImageEvent:
     """The typed form of any event tag_image subscribes to."""
     body = require_mapping(event, "event")
     detail_type = body.get("detail-type")
     if detail_type == IMAGE_ACTION:
         return parse_image_action(body)
     if detail_type == SCAN_VERDICT:
-        return parse_verdict(body)
+        return parse_pipeline_event(body, ScanVerdict)
     if detail_type == PROMOTION_REQUESTED:
-        return parse_promotion_request(body)
+        return parse_pipeline_event(body, PromotionRequested)
     raise MalformedEvent(
         "detail-type", f"must be {IMAGE_ACTION!r}, {SCAN_VERDICT!r} or {PROMOTION_REQUESTED!r}, got {detail_type!r}"
     )
@@ -95,60 +99,61 @@ def idempotency_fact(message: TagImageEvent) -> dict[str, Any]:
             "action": message.action_type,
             "result": message.result,
         }
-    if isinstance(message, VerdictEvent):
+    record = message.record
+    if isinstance(record, ScanVerdict):
         return {
             "fact": "verdict",
-            "ecr_repository": message.ecr_repository,
-            "image_digest": message.image_digest,
-            "verdict": message.verdict,
+            "ecr_repository": record.subject.ecr_repository,
+            "image_digest": record.subject.image_digest,
+            "verdict": record.verdict.verdict,
         }
+    push = _request_push(record)
     return {
         "fact": "promotion requested",
-        "ecr_repository": message.ecr_repository,
-        "image_digest": message.image_digest,
-        "push_id": message.push.push_id,
-        "push_time": message.push.push_time,
+        "ecr_repository": record.subject.ecr_repository,
+        "image_digest": record.subject.image_digest,
+        "push_id": push.push_id,
+        "push_time": push.push_time,
     }
+
+
+def _request_push(request: PromotionRequested) -> PushRecord:
+    push = request.subject.push
+    assert push is not None, "from_detail requires the push of a Promotion Requested"
+    return push
 
 
 def skip_reason(message: TagImageEvent, config: PipelineConfig) -> str | None:
     """Why an event needs no work at all; checked before idempotency, so retags cost no AWS call."""
     if isinstance(message, ImageAction):
-        return ignore_reason(message, config)
-    if config.image(message.ecr_repository) is None:
+        return action_ignore_reason(message, config)
+    if config.image(message.record.subject.ecr_repository) is None:
         return REASON_UNCONFIGURED
     return None
 
 
-def handle(message: TagImageEvent, config: PipelineConfig, services: TagServices) -> dict[str, Any]:
+def handle(message: TagImageEvent, config: PipelineConfig, services: TagServices) -> Outcome[TagStatus]:
     if isinstance(message, ImageAction):
         return register_image(message, config, services)
-    if isinstance(message, VerdictEvent):
-        return apply_verdict(message, config, services)
-    return promote_requested(message, config, services)
+    if isinstance(message.record, ScanVerdict):
+        return apply_verdict(message, message.record, config, services)
+    return promote_requested(message, message.record, config, services)
 
 
-def image_detail(
+def image_subject(
     image_config: ImageConfig, image_digest: str, commit: str, uri: str, pushes: list[PushRecord]
-) -> dict[str, Any]:
-    """The fields every image event carries: the newest push it is for, the image, all its pushes."""
-    newest = newest_push(pushes)
-    push_fields = newest.as_detail() if newest else {"repository": image_config.codecommit_repository, "commit": commit}
-    return {
-        **push_fields,
-        "ecr_repository": image_config.ecr_repository,
-        "image_tag": build_tag(commit),
-        "image_digest": image_digest,
-        "repository_uri": uri,
-        "pushes": [push.as_detail() for push in pushes],
-    }
+) -> Subject:
+    """What every image event is about: the newest push it is for and the image."""
+    return Subject.of_image(
+        pushes, image_config.codecommit_repository, commit, image_config.ecr_repository, image_digest, uri
+    )
 
 
 # --- the build push --------------------------------------------------------------------------
 
 
-def register_image(action: ImageAction, config: PipelineConfig, services: TagServices) -> dict[str, Any]:
-    reason = ignore_reason(action, config)
+def register_image(action: ImageAction, config: PipelineConfig, services: TagServices) -> Outcome[TagStatus]:
+    reason = action_ignore_reason(action, config)
     image_config = config.image(action.ecr_repository)
     commit = commit_of_build_tag(action.image_tag)
     if reason or image_config is None or commit is None:
@@ -159,7 +164,7 @@ def register_image(action: ImageAction, config: PipelineConfig, services: TagSer
             image_tag=action.image_tag,
             reason=reason,
         )
-        return {"status": "ignored", "reason": reason}
+        return Outcome("ignored", reason)
 
     uri = repository_uri(action.account, action.region, action.ecr_repository)
     services.ledger.record_image(
@@ -173,15 +178,14 @@ def register_image(action: ImageAction, config: PipelineConfig, services: TagSer
         )
     )
     pushes = services.ledger.pushes_of_commit(image_config.codecommit_repository, commit)
-    detail = image_detail(image_config, action.image_digest, commit, uri, pushes)
+    subject = image_subject(image_config, action.image_digest, commit, uri, pushes)
     # The scan first: a retry after a failed start must not announce the image twice.
     scan = ensure_scan(image_config, action.image_digest, services)
-    services.publisher.publish(IMAGE_REGISTERED, {**detail, "pushed_at": action.time, "scan": scan})
+    services.publisher.publish(ImageRegistered(subject, tuple(pushes), pushed_at=action.time, scan=scan))
     if not image_config.scan.gate:
-        verdict = gate_disabled_verdict()
-        services.publisher.publish(SCAN_VERDICT, {**detail, **verdict.as_detail()})
+        services.publisher.publish(ScanVerdict(subject, gate_disabled_verdict(), pushes=tuple(pushes)))
     logger.info("image registered", ecr_repository=action.ecr_repository, commit=commit, scan=scan)
-    return {"status": "registered", "image_digest": action.image_digest, "commit": commit, "scan": scan}
+    return Outcome("registered", facts={"image_digest": action.image_digest, "commit": commit, "scan": scan})
 
 
 def ensure_scan(image_config: ImageConfig, image_digest: str, services: TagServices) -> str:
@@ -202,46 +206,54 @@ def ensure_scan(image_config: ImageConfig, image_digest: str, services: TagServi
 # --- verdicts and promotion -------------------------------------------------------------------
 
 
-def apply_verdict(verdict: VerdictEvent, config: PipelineConfig, services: TagServices) -> dict[str, Any]:
-    image_config = config.image(verdict.ecr_repository)
-    if image_config is None:
-        return {"status": "ignored", "reason": REASON_UNCONFIGURED}
+def apply_verdict(
+    event: VerdictEvent, verdict: ScanVerdict, config: PipelineConfig, services: TagServices
+) -> Outcome[TagStatus]:
+    subject, decided = verdict.subject, verdict.verdict
+    image_config = config.image(subject.ecr_repository)
+    digest = subject.image_digest
+    if image_config is None or digest is None:
+        return Outcome("ignored", REASON_UNCONFIGURED)
     services.ledger.record_verdict(
-        verdict.ecr_repository, verdict.image_digest, verdict.verdict, list(verdict.reasons), verdict.scanning
+        subject.ecr_repository, digest, decided.verdict, list(decided.reasons), decided.scanning
     )
-    if verdict.verdict != PASSED:
-        logger.info("image blocked: no promotion", ecr_repository=verdict.ecr_repository, reasons=verdict.reasons)
-        return {"status": "blocked", "reasons": list(verdict.reasons)}
-    commit = verdict.commit or _commit_of(verdict.ecr_repository, verdict.image_digest, services)
+    if not decided.passed:
+        logger.info("image blocked: no promotion", ecr_repository=subject.ecr_repository, reasons=decided.reasons)
+        return Outcome("blocked", facts={"reasons": list(decided.reasons)})
+    commit = subject.commit or _commit_of(subject.ecr_repository, digest, services)
     if commit is None:
-        return {"status": "ignored", "reason": "no build tag on the image: its commit is unknown"}
+        return Outcome("ignored", "no build tag on the image: its commit is unknown")
     pushes = services.ledger.pushes_of_commit(image_config.codecommit_repository, commit)
-    uri = repository_uri(verdict.account, verdict.region, verdict.ecr_repository)
-    outcome = promote(config, image_config, verdict.image_digest, commit, uri, pushes, list(verdict.reasons), services)
-    return {"status": "promoted" if outcome.pushes else "nothing to promote", **outcome.as_dict()}
+    uri = repository_uri(event.account, event.region, subject.ecr_repository)
+    outcome = promote(config, image_config, digest, commit, uri, pushes, list(decided.reasons), services)
+    return outcome.result()
 
 
-def promote_requested(request: PromotionRequest, config: PipelineConfig, services: TagServices) -> dict[str, Any]:
-    image_config = config.image(request.ecr_repository)
-    if image_config is None:
-        return {"status": "ignored", "reason": REASON_UNCONFIGURED}
-    image = services.ledger.get_image(request.ecr_repository, request.image_digest)
+def promote_requested(
+    event: PromotionRequest, request: PromotionRequested, config: PipelineConfig, services: TagServices
+) -> Outcome[TagStatus]:
+    subject, push = request.subject, _request_push(request)
+    image_config = config.image(subject.ecr_repository)
+    digest = subject.image_digest
+    if image_config is None or digest is None:
+        return Outcome("ignored", REASON_UNCONFIGURED)
+    image = services.ledger.get_image(subject.ecr_repository, digest)
     if image is None or image.verdict != PASSED:
         # The push is in the ledger: the verdict, when it is PASSED, promotes this ref too.
         state = "no verdict yet" if image is None or image.verdict is None else f"verdict {image.verdict}"
-        logger.info("promotion waits for a PASSED verdict", image_digest=request.image_digest, state=state)
-        return {"status": "waiting", "reason": state}
+        logger.info("promotion waits for a PASSED verdict", image_digest=digest, state=state)
+        return Outcome("waiting", state)
     outcome = promote(
         config,
         image_config,
-        request.image_digest,
-        request.push.commit,
-        repository_uri(request.account, request.region, request.ecr_repository),
-        [request.push],
+        digest,
+        push.commit,
+        repository_uri(event.account, event.region, subject.ecr_repository),
+        [push],
         list(image.verdict_reasons),
         services,
     )
-    return {"status": "promoted" if outcome.pushes else "nothing to promote", **outcome.as_dict()}
+    return outcome.result()
 
 
 def _commit_of(ecr_repository: str, image_digest: str, services: TagServices) -> str | None:
@@ -294,16 +306,12 @@ def promote(
             outcome.failed.append(tag)
             logger.warning("promotion tag refused", tag=tag, reason=str(conflict))
             services.publisher.publish(
-                PROMOTION_FAILED,
-                {
-                    **push.as_detail(),
-                    "ecr_repository": ecr_repository,
-                    "image_tag": build_tag(commit),
-                    "image_digest": image_digest,
-                    "tag": tag,
-                    "holder_digest": conflict.holder_digest,
-                    "reason": str(conflict),
-                },
+                PromotionFailed(
+                    Subject.of_push(push, ecr_repository, image_digest, uri),
+                    tag=tag,
+                    reason=str(conflict),
+                    holder_digest=conflict.holder_digest,
+                )
             )
             continue
         (outcome.added if added else outcome.already).append(tag)
@@ -316,16 +324,15 @@ def promote(
     if not outcome.pushes:
         logger.info("every promotion tag is held by a newer push", superseded=outcome.superseded)
         return outcome
-    detail = image_detail(image_config, image_digest, commit, uri, outcome.pushes)
     services.publisher.publish(
-        IMAGE_PROMOTED,
-        {
-            **detail,
-            "tags": outcome.added + outcome.already,
-            "tags_added": outcome.added,
-            "superseded_tags": outcome.superseded,
-            "failed_tags": outcome.failed,
-            "verdict_reasons": verdict_reasons,
-        },
+        ImagePromoted(
+            image_subject(image_config, image_digest, commit, uri, outcome.pushes),
+            pushes=tuple(outcome.pushes),
+            tags=(*outcome.added, *outcome.already),
+            tags_added=tuple(outcome.added),
+            superseded_tags=tuple(outcome.superseded),
+            failed_tags=tuple(outcome.failed),
+            verdict_reasons=tuple(verdict_reasons),
+        )
     )
     return outcome

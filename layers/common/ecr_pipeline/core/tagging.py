@@ -22,7 +22,7 @@ REASON_NOT_BUILD_TAG = "not a build tag (a retag or a tag pushed by hand)"
 REASON_UNCONFIGURED = "the ECR repository is not in pipeline.yaml"
 
 
-def ignore_reason(action: ImageAction, config: PipelineConfig) -> str | None:
+def action_ignore_reason(action: ImageAction, config: PipelineConfig) -> str | None:
     """Why tag_image leaves this ECR action alone, or None when it is a build push to register.
 
     Acting only on build tags is what keeps retagging from looping: every put_image of a

@@ -6,6 +6,8 @@ A `MalformedEvent` is never retried: the handler logs the reason and drops the e
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Callable, Mapping
+from types import MappingProxyType
 from typing import Any, NamedTuple
 
 
@@ -58,6 +60,42 @@ def require_time(container: dict[str, Any], key: str, prefix: str) -> str:
     if moment.tzinfo is None:
         moment = moment.replace(tzinfo=dt.UTC)
     return moment.astimezone(dt.UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def strings(fields: dict[str, Any], key: str) -> tuple[str, ...]:
+    values = fields.get(key)
+    if values is None:
+        return ()
+    if not isinstance(values, list) or not all(isinstance(value, str) for value in values):
+        raise MalformedEvent(f"detail.{key}", "must be a list of strings")
+    return tuple(values)
+
+
+def require_int(fields: dict[str, Any], key: str) -> int:
+    value = fields.get(key)
+    if not isinstance(value, int) or isinstance(value, bool):
+        raise MalformedEvent(f"detail.{key}", "is missing" if value is None else f"must be an integer, got {value!r}")
+    return value
+
+
+def counts(fields: dict[str, Any], key: str) -> Mapping[str, int]:
+    value = fields.get(key) or {}
+    if not isinstance(value, dict) or not all(type(count) is int for count in value.values()):
+        raise MalformedEvent(f"detail.{key}", "must map severities to integers")
+    return MappingProxyType(dict(value))
+
+
+def optional_string_map(fields: dict[str, Any], key: str) -> Mapping[str, str | None] | None:
+    value = fields.get(key)
+    if value is None:
+        return None
+    if not isinstance(value, dict) or not all(item is None or isinstance(item, str) for item in value.values()):
+        raise MalformedEvent(f"detail.{key}", "must be an object of strings")
+    return MappingProxyType(dict(value))
+
+
+def optional[T](read: Callable[[dict[str, Any], str], T]) -> Callable[[dict[str, Any], str], T | None]:
+    return lambda fields, key: None if fields.get(key) is None else read(fields, key)
 
 
 class Envelope(NamedTuple):

@@ -1,140 +1,361 @@
-"""The pipeline's own events (source ecr-pipeline) that tag_image and deploy consume.
+"""The pipeline's own events (source ecr-pipeline): the one home of their contract.
 
-Field names follow docs/events.md; every parser names the first bad field.
+Each detail-type has a record here, and the record's annotated fields are its schema:
+`to_detail(record)` is the only way a producer writes a detail, and `from_detail(Record, detail)`
+reads one back strictly, naming the first bad field. `CONTRACT` maps every detail-type to its
+record. docs/events.md is checked against the records by tests/unit/test_event_contract.py, which
+also round-trips every record through notify's lenient reading (notify/readers.py).
+
+The common fields (the push, or only the repository and commit for an image no push is recorded
+for, and the image) are a `Subject`; deployments add a `Place`. Field kinds are read by the
+annotation's text, so a new field of a new kind fails the contract test until it has a reader.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable, Mapping
+from types import MappingProxyType
 from typing import Any, NamedTuple
 
+from ecr_pipeline.core.naming import build_tag, commit_of_build_tag
+from ecr_pipeline.core.scan_policy import VERDICTS, Verdict
 from ecr_pipeline.events.envelope import (
     MalformedEvent,
+    counts,
+    optional,
     optional_str,
+    optional_string_map,
     parse_envelope,
+    require_int,
     require_list,
     require_mapping,
     require_str,
     require_time,
+    strings,
 )
-from ecr_pipeline.records import PushRecord
+from ecr_pipeline.notify.model import Finding
+from ecr_pipeline.records import PushRecord, newest_push
 
-SCAN_VERDICT = "Scan Verdict"
+BUILD_STARTED = "Build Started"
+BUILD_SKIPPED = "Build Skipped"
 PROMOTION_REQUESTED = "Promotion Requested"
 IMAGE_REGISTERED = "Image Registered"
+SCAN_VERDICT = "Scan Verdict"
 IMAGE_PROMOTED = "Image Promoted"
 PROMOTION_FAILED = "Promotion Failed"
 DEPLOYMENT_STARTED = "Deployment Started"
 DEPLOYMENT_SKIPPED = "Deployment Skipped"
 DEPLOYMENT_QUEUED = "Deployment Queued"
 
-VERDICTS = ("PASSED", "BLOCKED")
+Detail = dict[str, Any]
 
 
-class VerdictEvent(NamedTuple):
-    event_id: str
-    region: str
-    account: str
-    ecr_repository: str
-    image_digest: str
-    verdict: str
+class Subject(NamedTuple):
+    """What an event is about: the push (or, without one, the repository and commit) and the image."""
+
+    repository: str
     commit: str | None
-    reasons: tuple[str, ...]
-    scanning: str
-
-
-class PromotionRequest(NamedTuple):
-    event_id: str
-    region: str
-    account: str
     ecr_repository: str
-    image_digest: str
-    push: PushRecord
+    push: PushRecord | None = None
+    image_digest: str | None = None
+    repository_uri: str | None = None
+
+    @classmethod
+    def of_push(
+        cls, push: PushRecord, ecr_repository: str, image_digest: str | None = None, repository_uri: str | None = None
+    ) -> Subject:
+        return cls(push.repository, push.commit, ecr_repository, push, image_digest, repository_uri)
+
+    @classmethod
+    def of_image(
+        cls,
+        pushes: list[PushRecord] | tuple[PushRecord, ...],
+        repository: str,
+        commit: str | None,
+        ecr_repository: str,
+        image_digest: str,
+        repository_uri: str,
+    ) -> Subject:
+        """An image event speaks for the newest of the image's pushes."""
+        return cls(repository, commit, ecr_repository, newest_push(pushes), image_digest, repository_uri)
+
+    def to_detail(self) -> Detail:
+        fields: Detail = self.push.as_detail() if self.push else {"repository": self.repository, "commit": self.commit}
+        fields["ecr_repository"] = self.ecr_repository
+        fields["image_tag"] = build_tag(self.commit) if self.commit else None
+        if self.image_digest is not None:
+            fields["image_digest"] = self.image_digest
+        if self.repository_uri is not None:
+            fields["repository_uri"] = self.repository_uri
+        return fields
 
 
-class PromotedEvent(NamedTuple):
-    event_id: str
-    region: str
-    account: str
-    ecr_repository: str
-    image_digest: str
-    commit: str
-    repository_uri: str
-    tags: tuple[str, ...]
-    pushes: tuple[PushRecord, ...]
+class Place(NamedTuple):
+    """Where a deployment goes: the environment and its CodeDeploy application and group."""
+
+    environment: str
+    application: str
+    deployment_group: str
 
 
-def push_from_detail(detail: dict[str, Any], prefix: str) -> PushRecord:
-    ref_type = require_str(detail, "ref_type", prefix)
+# --- the records, in the order a push meets them -----------------------------------------------
+
+
+class BuildStarted(NamedTuple):
+    subject: Subject
+    build_id: str
+    project: str
+    superseded_build_id: str | None = None  # a build this push stopped
+
+
+class BuildSkipped(NamedTuple):
+    subject: Subject
+    reason: str
+    changed_files: int | None = None  # how many files the push changed, when path filters decided
+    build_id: str | None = None  # a build this push started and then stopped for a newer one
+
+
+class PromotionRequested(NamedTuple):
+    """The commit's image exists already: no build; tag_image promotes it once its verdict is PASSED."""
+
+    subject: Subject  # with the push and the image's digest
+    reason: str
+
+
+class ImageRegistered(NamedTuple):
+    subject: Subject
+    pushes: tuple[PushRecord, ...]  # every ref recorded for the commit
+    pushed_at: str  # the ECR push
+    scan: str  # what was done to get a scan
+
+
+class ScanVerdict(NamedTuple):
+    subject: Subject
+    verdict: Verdict  # written out as verdict, reasons, scanning, counts, raw_counts, top_findings, allowlisted
+    pushes: tuple[PushRecord, ...] = ()
+    image_tags: tuple[str, ...] = ()  # the image's tags, as the scan event named them
+    scan_status: str = ""
+
+
+class ImagePromoted(NamedTuple):
+    subject: Subject  # with the commit and the repository URI
+    pushes: tuple[PushRecord, ...]  # the refs this promotion is for
+    tags: tuple[str, ...]  # on the image now, by this promotion
+    tags_added: tuple[str, ...] = ()
+    superseded_tags: tuple[str, ...] = ()  # held by a newer push, left alone
+    failed_tags: tuple[str, ...] = ()
+    verdict_reasons: tuple[str, ...] = ()
+
+
+class PromotionFailed(NamedTuple):
+    subject: Subject
+    tag: str
+    reason: str
+    holder_digest: str | None = None  # the image the immutable tag is on
+
+
+class DeploymentStarted(NamedTuple):
+    subject: Subject
+    place: Place
+    deployment_id: str
+    task_definition_arn: str
+    image: str  # <repository_uri>@<digest>
+
+
+class DeploymentSkipped(NamedTuple):
+    subject: Subject
+    place: Place
+    reason: str
+    superseded_by: Mapping[str, str | None] | None = None  # ref, commit, push_time of the newer candidate
+
+
+class DeploymentQueued(NamedTuple):
+    """The deployment group is busy: the candidate waits on the retry queue (told on the first wait)."""
+
+    subject: Subject
+    place: Place
+    reason: str
+    retry_in_seconds: int
+
+
+Record = (
+    BuildStarted
+    | BuildSkipped
+    | PromotionRequested
+    | ImageRegistered
+    | ScanVerdict
+    | ImagePromoted
+    | PromotionFailed
+    | DeploymentStarted
+    | DeploymentSkipped
+    | DeploymentQueued
+)
+
+CONTRACT: Mapping[str, type[Record]] = MappingProxyType(
+    {
+        BUILD_STARTED: BuildStarted,
+        BUILD_SKIPPED: BuildSkipped,
+        PROMOTION_REQUESTED: PromotionRequested,
+        IMAGE_REGISTERED: ImageRegistered,
+        SCAN_VERDICT: ScanVerdict,
+        IMAGE_PROMOTED: ImagePromoted,
+        PROMOTION_FAILED: PromotionFailed,
+        DEPLOYMENT_STARTED: DeploymentStarted,
+        DEPLOYMENT_SKIPPED: DeploymentSkipped,
+        DEPLOYMENT_QUEUED: DeploymentQueued,
+    }
+)
+_DETAIL_TYPES: Mapping[type, str] = {kind: detail_type for detail_type, kind in CONTRACT.items()}
+# Subject fields a record's consumers rely on, beyond the repository and ECR repository.
+_SUBJECT_NEEDS: Mapping[type, tuple[str, ...]] = MappingProxyType(
+    {
+        BuildStarted: (),
+        BuildSkipped: (),
+        PromotionRequested: ("push", "image_digest"),
+        ImagePromoted: ("commit", "image_digest", "repository_uri"),
+    }
+)
+
+
+def detail_type(record: Record) -> str:
+    return _DETAIL_TYPES[type(record)]
+
+
+def to_detail(record: Record) -> Detail:
+    """The detail of a record: its subject's common fields, then its place, then its own fields."""
+    detail: Detail = {}
+    for key, value in zip(record._fields, record, strict=True):
+        if isinstance(value, Subject):
+            detail.update(value.to_detail())
+        elif isinstance(value, Place):
+            detail.update(value._asdict())
+        elif isinstance(value, Verdict):
+            detail.update(value.as_detail())
+        elif isinstance(value, tuple):
+            detail[key] = [item.as_detail() if isinstance(item, PushRecord) else item for item in value]
+        elif isinstance(value, Mapping):
+            detail[key] = dict(value)
+        else:
+            detail[key] = value
+    return detail
+
+
+# --- strict reading ---------------------------------------------------------------------------
+
+
+def push_from_detail(detail: Mapping[str, Any], prefix: str) -> PushRecord:
+    fields = dict(detail)
+    ref_type = require_str(fields, "ref_type", prefix)
     if ref_type not in ("branch", "tag"):
         raise MalformedEvent(f"{prefix}.ref_type", f"must be branch or tag, got {ref_type!r}")
     return PushRecord(
-        repository=require_str(detail, "repository", prefix),
+        repository=require_str(fields, "repository", prefix),
         ref_type=ref_type,
-        ref_name=require_str(detail, "ref", prefix),
-        commit=require_str(detail, "commit", prefix),
-        push_time=require_time(detail, "push_time", prefix),
-        push_id=require_str(detail, "push_id", prefix),
-        author=str(detail.get("author") or ""),
-        message=str(detail.get("message") or ""),
+        ref_name=require_str(fields, "ref", prefix),
+        commit=require_str(fields, "commit", prefix),
+        push_time=require_time(fields, "push_time", prefix),
+        push_id=require_str(fields, "push_id", prefix),
+        author=str(fields.get("author") or ""),
+        message=str(fields.get("message") or ""),
     )
 
 
-def _string_list(detail: dict[str, Any], key: str) -> tuple[str, ...]:
-    values = detail.get(key) or []
-    if not isinstance(values, list) or not all(isinstance(value, str) for value in values):
-        raise MalformedEvent(f"detail.{key}", "must be a list of strings")
-    return tuple(values)
+def _subject(fields: Detail, needs: tuple[str, ...]) -> Subject:
+    push = push_from_detail(fields, "detail") if "ref_type" in fields or "push" in needs else None
+    commit = push.commit if push else optional_str(fields, "commit", "detail")
+    image_tag = optional_str(fields, "image_tag", "detail")
+    if image_tag is not None and commit_of_build_tag(image_tag) != commit:
+        raise MalformedEvent("detail.image_tag", f"must be the build tag of the commit, got {image_tag!r}")
+    if commit is None and "commit" in needs:
+        raise MalformedEvent("detail.commit", "is missing")
+    return Subject(
+        repository=require_str(fields, "repository", "detail"),
+        commit=commit,
+        ecr_repository=require_str(fields, "ecr_repository", "detail"),
+        push=push,
+        image_digest=(require_str if "image_digest" in needs else optional_str)(fields, "image_digest", "detail"),
+        repository_uri=(require_str if "repository_uri" in needs else optional_str)(fields, "repository_uri", "detail"),
+    )
 
 
-def parse_verdict(event: object) -> VerdictEvent:
-    envelope = parse_envelope(event)
-    detail = envelope.detail
-    verdict = require_str(detail, "verdict", "detail")
+def _verdict(fields: Detail) -> Verdict:
+    verdict = require_str(fields, "verdict", "detail")
     if verdict not in VERDICTS:
         raise MalformedEvent("detail.verdict", f"must be PASSED or BLOCKED, got {verdict!r}")
-    return VerdictEvent(
-        event_id=envelope.event_id,
-        region=envelope.region,
-        account=envelope.account,
-        ecr_repository=require_str(detail, "ecr_repository", "detail"),
-        image_digest=require_str(detail, "image_digest", "detail"),
+    findings = []
+    for index, raw in enumerate(fields.get("top_findings") or []):
+        finding = require_mapping(raw, f"detail.top_findings[{index}]")
+        found = {key: str(finding.get(key) or "") for key in Finding._fields}
+        findings.append(Finding(**{**found, "id": require_str(finding, "id", f"detail.top_findings[{index}]")}))
+    allowlisted = fields.get("allowlisted") or []
+    if not isinstance(allowlisted, list) or not all(isinstance(entry, dict) for entry in allowlisted):
+        raise MalformedEvent("detail.allowlisted", "must be a list of objects")
+    return Verdict(
         verdict=verdict,
-        commit=optional_str(detail, "commit", "detail"),
-        reasons=_string_list(detail, "reasons"),
-        scanning=str(detail.get("scanning") or ""),
+        reasons=strings(fields, "reasons"),
+        scanning=str(fields.get("scanning") or ""),
+        counts=counts(fields, "counts"),
+        raw_counts=counts(fields, "raw_counts"),
+        top_findings=tuple(findings),
+        allowlisted=tuple({str(k): str(v) for k, v in entry.items()} for entry in allowlisted),
     )
 
 
-def parse_promotion_request(event: object) -> PromotionRequest:
+def _pushes(fields: Detail, key: str) -> tuple[PushRecord, ...]:
+    return tuple(
+        push_from_detail(require_mapping(raw, f"detail.{key}[{index}]"), f"detail.{key}[{index}]")
+        for index, raw in enumerate(require_list(fields, key, "detail"))
+    )
+
+
+# Readers by the annotation's text: (fields, key) -> value.
+_READERS: Mapping[str, Callable[[Detail, str], Any]] = MappingProxyType(
+    {
+        "str": lambda fields, key: require_str(fields, key, "detail"),
+        "str | None": lambda fields, key: optional_str(fields, key, "detail"),
+        "int": require_int,
+        "int | None": optional(require_int),
+        "tuple[str, ...]": strings,
+        "tuple[PushRecord, ...]": _pushes,
+        "Place": lambda fields, _key: Place(*(require_str(fields, key, "detail") for key in Place._fields)),
+        "Verdict": lambda fields, _key: _verdict(fields),
+        "Mapping[str, str | None] | None": optional_string_map,
+    }
+)
+_TIMES = frozenset({"pushed_at"})
+
+
+def from_detail[R: Record](record_type: type[R], detail: Mapping[str, Any]) -> R:
+    """Read a record strictly: every field its annotation says, defaults only where it has one."""
+    fields = dict(detail)
+    needs = _SUBJECT_NEEDS.get(record_type, ("image_digest",))
+    values: dict[str, Any] = {}
+    for key, declared in record_type.__annotations__.items():
+        annotation = str(getattr(declared, "__forward_arg__", declared))  # NamedTuple keeps the text as a ForwardRef
+        if annotation == "Subject":
+            values[key] = _subject(fields, needs)
+        elif key in record_type._field_defaults and fields.get(key) in (None, ""):
+            continue
+        elif key in _TIMES:
+            values[key] = require_time(fields, key, "detail")
+        else:
+            values[key] = _READERS[annotation](fields, key)
+    return record_type(**values)
+
+
+class Received[R](NamedTuple):
+    """A pipeline event as a consumer gets it: the envelope fields it uses and the record."""
+
+    event_id: str
+    region: str
+    account: str
+    record: R
+
+
+def parse_pipeline_event[R: Record](event: object, record_type: type[R]) -> Received[R]:
+    """The record of a pipeline event of the given type; MalformedEvent names the first bad field."""
     envelope = parse_envelope(event)
-    detail = envelope.detail
-    return PromotionRequest(
-        event_id=envelope.event_id,
-        region=envelope.region,
-        account=envelope.account,
-        ecr_repository=require_str(detail, "ecr_repository", "detail"),
-        image_digest=require_str(detail, "image_digest", "detail"),
-        push=push_from_detail(detail, "detail"),
-    )
-
-
-def parse_promoted(event: object) -> PromotedEvent:
-    envelope = parse_envelope(event)
-    if envelope.detail_type != IMAGE_PROMOTED:
-        raise MalformedEvent("detail-type", f"must be {IMAGE_PROMOTED!r}, got {envelope.detail_type!r}")
-    detail = envelope.detail
-    pushes = tuple(
-        push_from_detail(require_mapping(raw, f"detail.pushes[{index}]"), f"detail.pushes[{index}]")
-        for index, raw in enumerate(require_list(detail, "pushes", "detail"))
-    )
-    return PromotedEvent(
-        event_id=envelope.event_id,
-        region=envelope.region,
-        account=envelope.account,
-        ecr_repository=require_str(detail, "ecr_repository", "detail"),
-        image_digest=require_str(detail, "image_digest", "detail"),
-        commit=require_str(detail, "commit", "detail"),
-        repository_uri=require_str(detail, "repository_uri", "detail"),
-        tags=_string_list(detail, "tags"),
-        pushes=pushes,
-    )
+    expected = _DETAIL_TYPES[record_type]
+    if envelope.detail_type != expected:
+        raise MalformedEvent("detail-type", f"must be {expected!r}, got {envelope.detail_type!r}")
+    return Received(envelope.event_id, envelope.region, envelope.account, from_detail(record_type, envelope.detail))

@@ -15,6 +15,7 @@ from ecr_pipeline.core.naming import commit_of_build_tag
 from ecr_pipeline.events.codebuild import BuildStateChange
 from ecr_pipeline.notify.model import Finding
 from ecr_pipeline.records import BuildRecord
+from ecr_pipeline.text import first_line
 
 
 def text(detail: Mapping[str, Any], key: str) -> str:
@@ -33,10 +34,6 @@ def texts(detail: Mapping[str, Any], key: str) -> tuple[str, ...]:
     if not isinstance(value, list):
         return ()
     return tuple(str(item).strip() for item in value if isinstance(item, str | int | float) and str(item).strip())
-
-
-def first_line(value: str) -> str:
-    return value.strip().splitlines()[0].strip() if value.strip() else ""
 
 
 def _counts(value: Any) -> tuple[tuple[str, int], ...]:
@@ -66,6 +63,14 @@ def _findings(value: Any) -> tuple[Finding, ...]:
         for item in value
         if isinstance(item, dict) and text(item, "id")
     )
+
+
+def _allowlisted(value: Any) -> str:
+    """The CVE ids the allowlist removed: "Scan Verdict" writes one object per entry (`id`, ...)."""
+    if not isinstance(value, list):
+        return ""
+    ids = [text(entry, "id") if isinstance(entry, dict) else str(entry).strip() for entry in value]
+    return ", ".join(found for found in ids if found)
 
 
 def _first_push(detail: Mapping[str, Any]) -> Mapping[str, Any]:
@@ -144,7 +149,7 @@ def read_pipeline_detail(detail: Mapping[str, Any]) -> PipelineDetail:
         counts=_counts(detail.get("counts")),
         top_findings=_findings(detail.get("top_findings")),
         reasons=texts(detail, "reasons"),
-        allowlisted=", ".join(texts(detail, "allowlisted")) or text(detail, "allowlisted"),
+        allowlisted=_allowlisted(detail.get("allowlisted")) or text(detail, "allowlisted"),
         refs_of_pushes=_refs_of_pushes(detail),
         superseded_tags=texts(detail, "superseded_tags"),
         failed_tags=texts(detail, "failed_tags"),

@@ -13,19 +13,22 @@ from ecr_pipeline.config import DeployTarget, PipelineConfig
 from ecr_pipeline.events.codebuild import BuildStateChange
 from ecr_pipeline.events.codedeploy import DeploymentStateChange
 from ecr_pipeline.events.envelope import Envelope, MalformedEvent
+from ecr_pipeline.events.pipeline import (
+    BUILD_SKIPPED,
+    BUILD_STARTED,
+    DEPLOYMENT_SKIPPED,
+    DEPLOYMENT_STARTED,
+    IMAGE_PROMOTED,
+    PROMOTION_FAILED,
+    SCAN_VERDICT,
+)
 from ecr_pipeline.notify.model import ERROR, INFO, WARNING, Link, Message
-from ecr_pipeline.notify.readers import PipelineDetail, first_line, read_build_source, read_pipeline_detail
+from ecr_pipeline.notify.readers import PipelineDetail, read_build_source, read_pipeline_detail
 from ecr_pipeline.notify.urls import build_url, commit_url, deployment_url, ecr_repository_url, image_url
 from ecr_pipeline.records import BuildRecord, EnvironmentState, PushRecord
+from ecr_pipeline.text import first_line
 
-# The pipeline's own detail-types (docs/events.md) that notify tells.
-BUILD_STARTED = "Build Started"
-BUILD_SKIPPED = "Build Skipped"
-SCAN_VERDICT = "Scan Verdict"
-IMAGE_PROMOTED = "Image Promoted"
-PROMOTION_FAILED = "Promotion Failed"
-DEPLOYMENT_STARTED = "Deployment Started"
-DEPLOYMENT_SKIPPED = "Deployment Skipped"
+# The pipeline's own detail-types that notify tells.
 PIPELINE_EVENTS = (
     BUILD_STARTED,
     BUILD_SKIPPED,
