@@ -1,8 +1,10 @@
-"""The EventBridge bus, emulated: events from AWS's services and the functions' PutEvents, routed by the
+"""The EventBridge buses, emulated: events from AWS's services and the functions' PutEvents, routed by the
 template's rules.
 
-moto stores PutEvents but cannot invoke a Lambda target: every enabled rule of the template whose
-pattern matches (moto's EventPattern) gets a pending delivery instead.
+moto stores PutEvents but cannot invoke a Lambda target: every enabled rule of the template on the
+event's bus whose pattern matches (moto's EventPattern) gets a pending delivery instead. AWS's own
+events are on the default bus; a PutEvents entry goes to the bus it names (the stack's own bus, whose
+resource policy the IAM guard enforces before the call gets here).
 """
 
 from __future__ import annotations
@@ -19,7 +21,7 @@ from emulator.work import Delivery, WorkState
 
 
 class Bus:
-    """The default bus and the stack's own: each event is recorded on the timeline and routed at once."""
+    """The default bus and the stack's own: each event is recorded on the timeline (with its bus) and routed at once."""
 
     def __init__(self, work: WorkState, duplicate: bool = False) -> None:
         self._work = work
@@ -71,6 +73,7 @@ class Bus:
                     "seq": len(work.timeline),
                     "at_seconds": work.elapsed(),
                     "event": event,
+                    "bus": bus,
                     "rules": [rule.name for rule in matched],
                 }
             )

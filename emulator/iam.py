@@ -3,20 +3,24 @@
 Emulated: moto does not enforce IAM. The emulator evaluates every call against the function's
 inline policy statements (its `Policies`, or those of the role its `Role` names; intrinsics
 resolved): an explicit Deny wins, else an Allow must match the action, the call's resource
-(wildcards as IAM reads them) and its conditions. Conditions are evaluated for StringEquals and
-StringLike on the context keys the emulator supplies (`iam:PassedToService` for the roles an
-ECS task definition names); any other operator or key fails closed (an Allow with it does not
-apply, a Deny with it does). SAM policy templates (`DynamoDBCrudPolicy: ...`) are not expanded,
-so a function using one is reported as unchecked rather than as denied. A call its policies do
-not allow is refused in the service's own error shape (`access_denied`), as AWS refuses it.
+(wildcards as IAM reads them) and its conditions. Conditions are evaluated for the String and Arn
+operators (and their Not forms) on the context keys the emulator supplies (`iam:PassedToService`
+for the roles an ECS task definition names; `aws:PrincipalArn` and `aws:PrincipalAccount` for a
+resource-based policy); any other operator or key fails closed (an Allow with it does not apply, a
+Deny with it does). A resource-based policy (an event bus's) is read the same way, with the
+principals each statement names (`resource_policy_decision`). SAM policy templates
+(`DynamoDBCrudPolicy: ...`) are not expanded, so a function using one is reported as unchecked
+rather than as denied. A call its policies do not allow is refused in the service's own error
+shape (`access_denied`), as AWS refuses it.
 """
 
 from __future__ import annotations
 
 import fnmatch
+import json
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal
 from urllib.parse import urlsplit
 
 from emulator.front import ApiCall, ApiError
@@ -25,8 +29,11 @@ from emulator.template import ACCOUNT_ID, REGION, Template, role_name
 
 # Services whose IAM prefix differs from the signing name the front sees.
 _PREFIXES = {"monitoring": "cloudwatch", "email": "ses"}
-# The condition operators evaluated here; any other one makes its statement fail closed.
-_OPERATORS = ("StringEquals", "StringLike")
+# The condition operators evaluated here; any other one makes its statement fail closed. The Arn
+# operators match as IAM's do (ArnEquals and ArnLike alike take wildcards); a negated one holds when
+# no value matches.
+_OPERATORS = ("StringEquals", "StringLike", "StringNotEquals", "StringNotLike")
+_ARN_OPERATORS = ("ArnEquals", "ArnLike", "ArnNotEquals", "ArnNotLike")
 # The service ECS tasks assume their roles as: what iam:PassedToService is for a task definition's roles.
 ECS_TASKS_SERVICE = "ecs-tasks.amazonaws.com"
 
@@ -44,6 +51,15 @@ class Statement:
     actions: tuple[str, ...]
     resources: tuple[str, ...]
     conditions: tuple[Condition, ...] = ()
+
+
+@dataclass(frozen=True)
+class ResourceStatement:
+    """A statement of a resource-based policy (an event bus's): whom it names, and what it says of them."""
+
+    statement: Statement
+    # The AWS principals it names ("*": anyone); a service principal names no caller checked here.
+    principals: tuple[str, ...]
 
 
 @dataclass(frozen=True)
@@ -94,6 +110,45 @@ def policy_statements(policies: Any) -> tuple[list[Statement], bool]:
     return statements, complete
 
 
+def resource_policy_statements(policy: Any) -> list[ResourceStatement]:
+    """The statements of a resolved resource-based policy document (or its JSON text)."""
+    if isinstance(policy, str):
+        policy = json.loads(policy)
+    if not isinstance(policy, dict):
+        return []
+    raw_statements = policy.get("Statement") or []
+    found: list[ResourceStatement] = []
+    for raw in raw_statements if isinstance(raw_statements, list) else [raw_statements]:
+        (statement,) = policy_statements([{"Statement": [raw]}])[0]
+        principal = raw.get("Principal")
+        principals = ("*",) if principal == "*" else _strings((principal or {}).get("AWS"))
+        found.append(ResourceStatement(statement, principals))
+    return found
+
+
+def _names(principals: tuple[str, ...], role_arn: str) -> bool:
+    """Whether a statement's principals name this role: "*", or the role's ARN. An account principal
+    (its id or root ARN) names no one: it defers to the account's identity policies."""
+    return any(principal in ("*", role_arn) for principal in principals)
+
+
+def resource_policy_decision(
+    statements: list[ResourceStatement], role_arn: str, action: str, resource: str
+) -> Literal["deny", "allow", "none"]:
+    """What a same-account resource policy says of a role's request: an explicit deny, an allow, or nothing.
+
+    The context is what AWS always supplies for an IAM principal: aws:PrincipalArn (the role's ARN, not
+    the session's) and aws:PrincipalAccount.
+    """
+    context = {"aws:PrincipalArn": role_arn, "aws:PrincipalAccount": ACCOUNT_ID}
+    named = [entry.statement for entry in statements if _names(entry.principals, role_arn)]
+    denies = [statement for statement in named if not statement.allow]
+    if denies and explicitly_denied(denies, action, resource, context):
+        return "deny"
+    allows = [statement for statement in named if statement.allow]
+    return "allow" if is_allowed(allows, action, resource, context) else "none"
+
+
 def _arn(service: str, resource: str, region: str = REGION) -> str:
     return f"arn:aws:{service}:{region}:{ACCOUNT_ID}:{resource}"
 
@@ -116,9 +171,7 @@ def call_resource(call: ApiCall) -> str | None:
         if project:
             return _arn("codebuild", f"project/{project}")
     if service == "events" and operation == "PutEvents":
-        buses = {str(entry.get("EventBusName") or "default") for entry in params.get("Entries") or []}
-        bus = next(iter(buses), "default")
-        return bus if bus.startswith("arn:") else _arn("events", f"event-bus/{bus}")
+        return next(iter(event_bus_arns(params)), _arn("events", "event-bus/default"))
     if service == "sqs" and params.get("QueueUrl"):
         return _arn("sqs", urlsplit(str(params["QueueUrl"])).path.rsplit("/", 1)[-1])
     if service == "sns" and params.get("TopicArn"):
@@ -145,6 +198,17 @@ def call_resource(call: ApiCall) -> str | None:
     return None
 
 
+def event_bus_arns(params: Mapping[str, Any]) -> list[str]:
+    """The ARN of every bus a PutEvents names (an entry without EventBusName goes to the default bus)."""
+    arns: list[str] = []
+    for entry in params.get("Entries") or []:
+        bus = str(entry.get("EventBusName") or "default")
+        arn = bus if bus.startswith("arn:") else _arn("events", f"event-bus/{bus}")
+        if arn not in arns:
+            arns.append(arn)
+    return arns
+
+
 def _matches(pattern: str, value: str) -> bool:
     return fnmatch.fnmatchcase(value.lower(), pattern.lower().replace("[", "[[]"))
 
@@ -156,11 +220,14 @@ def _resource_matches(pattern: str, resource: str) -> bool:
 def _condition_holds(condition: Condition, context: Mapping[str, str]) -> bool | None:
     """True or False when it can be evaluated here; None for an operator or key the emulator does not know."""
     value = context.get(condition.key)
-    if condition.operator not in _OPERATORS or value is None:
+    operator = condition.operator
+    if operator not in (*_OPERATORS, *_ARN_OPERATORS) or value is None:
         return None
-    if condition.operator == "StringEquals":
-        return value in condition.values
-    return any(fnmatch.fnmatchcase(value, pattern.replace("[", "[[]")) for pattern in condition.values)
+    if operator in ("StringEquals", "StringNotEquals"):
+        matched = value in condition.values
+    else:
+        matched = any(fnmatch.fnmatchcase(value, pattern.replace("[", "[[]")) for pattern in condition.values)
+    return not matched if "Not" in operator else matched
 
 
 def is_allowed(
@@ -209,6 +276,8 @@ def requests_of(call: ApiCall) -> list[Request]:
 
 def call_resources(call: ApiCall) -> list[str | None]:
     """Every resource the call is authorised against (several for a batch over deployments)."""
+    if call.service == "events" and call.operation == "PutEvents":
+        return list(event_bus_arns(call.params))
     if call.service == "codedeploy" and call.operation in ("GetDeployment", "BatchGetDeployments"):
         groups = _deployment_groups(
             [str(call.params.get("deploymentId") or "")]
@@ -235,10 +304,12 @@ def principal_arn(role_name: str, session_name: str) -> str:
     return f"arn:aws:sts::{ACCOUNT_ID}:assumed-role/{role_name}/{session_name}"
 
 
-def denial_message(principal: str, request: Request, explicit: bool = False) -> str:
-    """AWS's words for a refused call."""
+def denial_message(
+    principal: str, request: Request, explicit: bool = False, policy_type: str = "identity-based"
+) -> str:
+    """AWS's words for a refused call; `policy_type` names the policy whose explicit deny refused it."""
     why = (
-        "with an explicit deny in an identity-based policy"
+        f"with an explicit deny in a {policy_type} policy"
         if explicit
         else f"because no identity-based policy allows the {request.action} action"
     )
@@ -270,6 +341,11 @@ def access_denied(call: ApiCall, message: str) -> ApiError:
 
 def action_of(call: ApiCall) -> str:
     return f"{_PREFIXES.get(call.service, call.service)}:{call.operation}"
+
+
+def role_arn(role: str) -> str:
+    """The IAM ARN of a role of the account (what aws:PrincipalArn is for any session of it)."""
+    return f"arn:aws:iam::{ACCOUNT_ID}:role/{role}"
 
 
 def function_role_name(template: Template, function_logical_id: str) -> str:

@@ -168,6 +168,7 @@ class ResourceNames:
             "AWS::Serverless::Function": "FunctionName",
             "AWS::SecretsManager::Secret": "Name",
             "AWS::IAM::Role": "RoleName",
+            "AWS::Events::EventBus": "Name",
         }.get(resource_type)
         if name_property and properties.get(name_property) is not None:
             return str(resolver.resolve(properties[name_property]))
@@ -199,6 +200,7 @@ class ResourceNames:
             "AWS::CodeBuild::Project": f"arn:{PARTITION}:codebuild:{REGION}:{ACCOUNT_ID}:project/{name}",
             "AWS::Logs::LogGroup": f"arn:{PARTITION}:logs:{REGION}:{ACCOUNT_ID}:log-group:{name}",
             "AWS::IAM::Role": f"arn:{PARTITION}:iam::{ACCOUNT_ID}:role/{name}",
+            "AWS::Events::EventBus": f"arn:{PARTITION}:events:{REGION}:{ACCOUNT_ID}:event-bus/{name}",
             "AWS::Serverless::Function": f"arn:{PARTITION}:lambda:{REGION}:{ACCOUNT_ID}:function:{name}",
             "AWS::Lambda::Function": f"arn:{PARTITION}:lambda:{REGION}:{ACCOUNT_ID}:function:{name}",
             "AWS::SecretsManager::Secret": self.ref(logical_id, resolver),

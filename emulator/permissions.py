@@ -13,6 +13,8 @@ from typing import Any, Literal
 
 from emulator.front import ApiCall
 from emulator.iam import (
+    Request,
+    ResourceStatement,
     Statement,
     access_denied,
     denial_message,
@@ -22,6 +24,9 @@ from emulator.iam import (
     policy_statements,
     principal_arn,
     requests_of,
+    resource_policy_decision,
+    resource_policy_statements,
+    role_arn,
 )
 from emulator.template import ACCOUNT_ID, REGION, Template
 
@@ -41,6 +46,8 @@ class Permissions:
         self.unchecked: set[str] = set()
         # Each function's policy statements and whether all of them could be read, parsed once.
         self._statements: dict[str, tuple[list[Statement], bool]] = {}
+        # The resource-based policies of the template's event buses, by bus ARN, read once.
+        self._bus_policies: dict[str, list[ResourceStatement]] | None = None
 
     def guard(self, call: ApiCall) -> None:
         """Emulated IAM: a function's call is authorised against its template policies before moto sees it.
@@ -51,24 +58,67 @@ class Permissions:
         assert self.template is not None
         policies = self._function_statements(call.caller)
         if policies is None:
+            self._guard_outsider(call)
             return
         statements, complete = policies
         if not complete:
             self.mark_unchecked(call.caller)
             return
         spec = self.template.functions[call.caller]
-        principal = principal_arn(function_role_name(self.template, call.caller), spec.name)
+        role = function_role_name(self.template, call.caller)
+        principal = principal_arn(role, spec.name)
         refusal = None
         for request in requests_of(call):
             context = dict(request.context)
-            if is_allowed(statements, request.action, request.resource, context):
+            # Within the account an Allow of the role's policies or of the resource's grants; a Deny of either refuses.
+            verdict = self._resource_verdict(role_arn(role), request)
+            if verdict != "deny" and (
+                verdict == "allow" or is_allowed(statements, request.action, request.resource, context)
+            ):
                 continue
             call.denied.append(self.record_gap(call.caller, request.action, request.resource))
             if refusal is None:
-                explicit = explicitly_denied(statements, request.action, request.resource, context)
-                refusal = access_denied(call, denial_message(principal, request, explicit))
+                if verdict == "deny":
+                    message = denial_message(principal, request, True, "resource-based")
+                else:
+                    explicit = explicitly_denied(statements, request.action, request.resource, context)
+                    message = denial_message(principal, request, explicit)
+                refusal = access_denied(call, message)
         if refusal is not None and self.mode == "enforce":
             raise refusal
+
+    def _guard_outsider(self, call: ApiCall) -> None:
+        """A caller that is none of the stack's functions (ops, a test, another tool) is a role of the account
+        named after it, whose own policies allow everything: only a resource's explicit Deny can refuse it.
+
+        Refused in either mode: `report` lets the stack's own gaps through, not someone else's forgery.
+        """
+        role = call.caller
+        for request in requests_of(call):
+            if self._resource_verdict(role_arn(role), request) == "deny":
+                principal = principal_arn(role, role)
+                raise access_denied(call, denial_message(principal, request, True, "resource-based"))
+
+    def _resource_verdict(self, principal_role_arn: str, request: Request) -> str:
+        """What the resource's own policy (an event bus's) says of the request: "deny", "allow" or "none"."""
+        policy = self._event_bus_policies().get(request.resource or "")
+        if policy is None or request.resource is None:
+            return "none"
+        return resource_policy_decision(policy, principal_role_arn, request.action, request.resource)
+
+    def _event_bus_policies(self) -> dict[str, list[ResourceStatement]]:
+        assert self.template is not None
+        with self._lock:
+            if self._bus_policies is None:
+                template = self.template
+                self._bus_policies = {
+                    template.resolver.resolve({"Fn::GetAtt": [logical_id, "Arn"]}): resource_policy_statements(
+                        template.resolver.resolve((resource.get("Properties") or {}).get("Policy"))
+                    )
+                    for logical_id, resource in template.resources_of_type("AWS::Events::EventBus").items()
+                    if (resource.get("Properties") or {}).get("Policy")
+                }
+            return self._bus_policies
 
     @staticmethod
     def call_gaps(function: str, calls: list[ApiCall]) -> list[dict[str, Any]]:

@@ -1,12 +1,13 @@
 """Provisioning from the template and pipeline.yaml, before a run: the stack as `make deploy` makes it.
 
 The template read with the parameters the stack is given, the layers as Lambda sees them, the
-stack's resources (tables, queues, topics, secrets, ECR repositories, CodeBuild projects) and
+stack's resources (tables, queues, topics, secrets, event buses, ECR repositories, CodeBuild projects) and
 the ops-owned side (ECS services and CodeDeploy groups), made in moto straight (not through the front).
 """
 
 from __future__ import annotations
 
+import json
 import shutil
 from collections.abc import Callable
 from dataclasses import replace
@@ -94,6 +95,15 @@ def create_resources(aws: AwsClients, template: Template, slack_url: str) -> str
     secrets = aws("secretsmanager", direct=True)
     for logical_id in template.resources_of_type("AWS::SecretsManager::Secret"):
         secrets.create_secret(Name=resolver.names.name(logical_id, resolver), SecretString=slack_url)
+
+    events = aws("events", direct=True)
+    for logical_id, resource in template.resources_of_type("AWS::Events::EventBus").items():
+        # The bus and its resource policy, as DescribeEventBus shows them (the front enforces the policy).
+        name = resolver.names.name(logical_id, resolver)
+        events.create_event_bus(Name=name)
+        policy = resolver.resolve((resource.get("Properties") or {}).get("Policy"))
+        if policy:
+            events.put_permission(EventBusName=name, Policy=policy if isinstance(policy, str) else json.dumps(policy))
     return inbox_url
 
 

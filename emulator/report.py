@@ -249,7 +249,7 @@ def build_report(emulator: Emulator, scenario: str, wall_seconds: float) -> dict
         "functions": {
             logical_id: {
                 "name": spec.name,
-                "rules": [{"name": rule.name, "pattern": rule.pattern} for rule in spec.rules],
+                "rules": [{"name": rule.name, "bus": rule.bus, "pattern": rule.pattern} for rule in spec.rules],
                 "cold_starts": emulator.functions.workers[logical_id].cold_starts,
                 "init_error": emulator.functions.workers[logical_id].init_error,
             }

@@ -14,7 +14,7 @@
       - deployment_group_busy: {group: demo-app-dev, times: 1}   # a real deployment by ops, in progress
                                                                 #  until `times` deployments met it
       - deployment_group_fails: {group: demo-app-dev, times: 1}
-      - inject_event: {file: events/x.json}   # or {event: {...}}
+      - inject_event: {file: events/x.json}   # or {event: {...}}; bus: <name> (default: the default bus)
 
 `repository` may be named in any step; it defaults to the first one of pipeline.yaml. After a
 step, the emulator runs until nothing is pending, unless the step says `wait: false`.
@@ -308,6 +308,7 @@ class ScenarioRunner:
             raise ScenarioError(f"{where}: the event must be a JSON object")
         if raw.get("fresh_id", True) and "id" in event:
             event["id"] = str(uuid.uuid4())
-        self.emulator.printer.action(f"inject {event.get('detail-type', 'event')}")
-        rules = self.emulator.route(event)
-        return {"event_id": event.get("id"), "rules": rules}
+        bus = str(raw.get("bus") or "default")
+        self.emulator.printer.action(f"inject {event.get('detail-type', 'event')} on the {bus} bus")
+        rules = self.emulator.route(event, bus)
+        return {"event_id": event.get("id"), "bus": bus, "rules": rules}

@@ -24,6 +24,9 @@ def fake_aws_environment(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
     monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
     monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
+    monkeypatch.delenv("AWS_REGION", raising=False)
+    # The stack's own account, as template.yaml sets it: moto's account, the samples' account.
+    monkeypatch.setenv("STACK_ACCOUNT", "123456789012")
     monkeypatch.setenv("POWERTOOLS_METRICS_NAMESPACE", "EcrPipelineTest")
     monkeypatch.setenv("POWERTOOLS_SERVICE_NAME", "ecr-pipeline")
     monkeypatch.setenv("POWERTOOLS_DEV", "false")

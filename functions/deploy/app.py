@@ -15,12 +15,14 @@ from ecr_pipeline.adapters.eventbridge import EventPublisher
 from ecr_pipeline.adapters.ledger import Ledger
 from ecr_pipeline.core.deploy import DeployServices, handle
 from ecr_pipeline.core.deploy_plan import DeployMessage, idempotency_fact, parse_deploy_event
+from ecr_pipeline.core.trust import Home
 from ecr_pipeline.events.envelope import MalformedEvent
 from ecr_pipeline.idempotency import idempotency_config, persistence_layer
-from ecr_pipeline.observability import CORRELATION_ID_PATH, count_outcome, logger, metrics, reject_malformed
+from ecr_pipeline.observability import correlate, count_outcome, logger, metrics, reject_malformed
 from ecr_pipeline.settings import load_pipeline_config, load_settings
 
-settings = load_settings("ledger_table", "idempotency_table")
+settings = load_settings("ledger_table", "idempotency_table", "account")
+home = Home(settings.account, settings.region)
 config = load_pipeline_config(settings.config_path, settings.ecr_repository_prefix)
 services = DeployServices(
     ecs=Ecs(),
@@ -39,16 +41,20 @@ idempotency = idempotency_config()
 )
 def process(fact: dict[str, Any], message: DeployMessage) -> dict[str, Any]:
     outcome = handle(message, config, services)
+    count_outcome("Deploy", outcome.status)
     for environment in outcome.parts:
         count_outcome("Deployments", environment.status)
     return outcome.as_result()
 
 
-@logger.inject_lambda_context(correlation_id_path=CORRELATION_ID_PATH)
+@logger.inject_lambda_context
 @metrics.log_metrics
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    correlate(event)
     try:
         message = parse_deploy_event(event)
+        if not isinstance(message, list):
+            home.check_origin(message.account, message.region)
     except MalformedEvent as error:
         return reject_malformed(error, "deploy")
     idempotency.register_lambda_context(context)

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from typing import Any
 
-from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from ecr_pipeline.adapters.ledger import Ledger
@@ -13,7 +12,8 @@ from ecr_pipeline.events.envelope import MalformedEvent
 from ecr_pipeline.idempotency import idempotency_config, persistence_layer
 from ecr_pipeline.notify.delivery import KEY_JMESPATH, Channel, Delivery, DeliveryFailed, once_per_channel
 from ecr_pipeline.notify.notifier import Notifier, SlackChannel, SnsChannel, parse_notification
-from ecr_pipeline.observability import logger, metrics, reject_malformed
+from ecr_pipeline.notify.undelivered import UndeliveredNotifications
+from ecr_pipeline.observability import correlate, logger, metrics, reject_malformed
 from ecr_pipeline.outcomes import Outcome
 from ecr_pipeline.settings import load_pipeline_config, load_settings
 
@@ -32,17 +32,20 @@ notifier = Notifier(
     channels=channels,
     once=once_per_channel(persistence_layer(settings.idempotency_table), idempotency),
     stage=settings.stage,
+    keeper=UndeliveredNotifications(settings.ledger_table, settings.idempotency_table),
 )
 
 
-@logger.inject_lambda_context(correlation_id_path=correlation_paths.EVENT_BRIDGE)
+@logger.inject_lambda_context
 @metrics.log_metrics
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
-    idempotency.register_lambda_context(context)
+    correlate(event)
+    # Parsed strictly before anything is sent: a malformed event is rejected, never retried.
     try:
         notification = parse_notification(event)
     except MalformedEvent as error:
         return reject_malformed(error, "notification")
+    idempotency.register_lambda_context(context)
     try:
         delivery = notifier.notify(notification)
     except DeliveryFailed as error:
@@ -67,9 +70,13 @@ def _log_delivered(delivery: Delivery) -> None:
         repository=message.repository,
         ref=message.ref,
         commit=message.commit,
+        fact=delivery.fact,
         channels=delivery.results,
     )
-    for channel in delivery.results:
+    for channel in delivery.delivered:
         metrics.add_metric(name=f"NotificationsDelivered_{channel}", unit="Count", value=1)
+    for channel in delivery.kept:
+        # NotificationsUndelivered (alarmed) was counted when it was kept; this says which channel the log means.
+        logger.warning("notification kept for replay", channel=channel, reason=delivery.results[channel].get("reason"))
     if not delivery.results:
         metrics.add_metric(name="NotificationsNotRouted", unit="Count", value=1)

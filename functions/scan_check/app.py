@@ -12,13 +12,15 @@ from ecr_pipeline.adapters.ecr import Ecr
 from ecr_pipeline.adapters.eventbridge import EventPublisher
 from ecr_pipeline.adapters.ledger import Ledger
 from ecr_pipeline.core.scan_check import ScanServices, check_scan, idempotency_fact
+from ecr_pipeline.core.trust import Home
 from ecr_pipeline.events.envelope import MalformedEvent
 from ecr_pipeline.events.scan import ScanEvent, parse_scan_event
 from ecr_pipeline.idempotency import idempotency_config, persistence_layer
-from ecr_pipeline.observability import CORRELATION_ID_PATH, count_outcome, logger, metrics, reject_malformed
+from ecr_pipeline.observability import correlate, count_outcome, logger, metrics, reject_malformed
 from ecr_pipeline.settings import load_pipeline_config, load_settings
 
-settings = load_settings("ledger_table", "idempotency_table")
+settings = load_settings("ledger_table", "idempotency_table", "account")
+home = Home(settings.account, settings.region)
 config = load_pipeline_config(settings.config_path, settings.ecr_repository_prefix)
 services = ScanServices(
     ecr=Ecr(),
@@ -39,11 +41,13 @@ def process(fact: dict[str, Any], scan: ScanEvent) -> dict[str, Any]:
     return outcome.as_result()
 
 
-@logger.inject_lambda_context(correlation_id_path=CORRELATION_ID_PATH)
+@logger.inject_lambda_context
 @metrics.log_metrics
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    correlate(event)
     try:
         scan = parse_scan_event(event)
+        home.check_origin(scan.account, scan.region)
     except MalformedEvent as error:
         return reject_malformed(error, "scan")
     idempotency.register_lambda_context(context)

@@ -13,14 +13,16 @@ from ecr_pipeline.adapters.ecr import Ecr
 from ecr_pipeline.adapters.eventbridge import EventPublisher
 from ecr_pipeline.adapters.ledger import Ledger
 from ecr_pipeline.core.start_build import BuildServices, handle_push
+from ecr_pipeline.core.trust import Home
 from ecr_pipeline.events.codecommit import RefChange, parse_push_event
 from ecr_pipeline.events.envelope import MalformedEvent
 from ecr_pipeline.idempotency import idempotency_config, persistence_layer
-from ecr_pipeline.observability import CORRELATION_ID_PATH, count_outcome, logger, metrics, reject_malformed
+from ecr_pipeline.observability import correlate, count_outcome, logger, metrics, reject_malformed
 from ecr_pipeline.outcomes import Outcome, PushStatus
 from ecr_pipeline.settings import load_pipeline_config, load_settings
 
-settings = load_settings("ledger_table", "idempotency_table", "codebuild_project")
+settings = load_settings("ledger_table", "idempotency_table", "codebuild_project", "account")
+home = Home(settings.account, settings.region)
 config = load_pipeline_config(settings.config_path, settings.ecr_repository_prefix)
 services = BuildServices(
     codecommit=CodeCommit(),
@@ -64,11 +66,14 @@ def process(fact: dict[str, Any], changes: list[RefChange]) -> dict[str, Any]:
     return Outcome(status, facts={"pushes": [result.as_result() for result in results]}).as_result()
 
 
-@logger.inject_lambda_context(correlation_id_path=CORRELATION_ID_PATH)
+@logger.inject_lambda_context
 @metrics.log_metrics
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    correlate(event)
     try:
         changes = parse_push_event(event)
+        for change in changes:
+            home.check_origin(change.account, change.region)
     except MalformedEvent as error:
         return reject_malformed(error, "push")
     idempotency.register_lambda_context(context)

@@ -19,13 +19,15 @@ from ecr_pipeline.core.tag_image import (
     parse_tag_image_event,
     skip_reason,
 )
+from ecr_pipeline.core.trust import Home
 from ecr_pipeline.events.envelope import MalformedEvent
 from ecr_pipeline.idempotency import idempotency_config, persistence_layer
-from ecr_pipeline.observability import CORRELATION_ID_PATH, count_outcome, logger, metrics, reject_malformed
+from ecr_pipeline.observability import correlate, count_outcome, logger, metrics, reject_malformed
 from ecr_pipeline.outcomes import Outcome
 from ecr_pipeline.settings import load_pipeline_config, load_settings
 
-settings = load_settings("ledger_table", "idempotency_table")
+settings = load_settings("ledger_table", "idempotency_table", "account")
+home = Home(settings.account, settings.region)
 config = load_pipeline_config(settings.config_path, settings.ecr_repository_prefix)
 services = TagServices(
     ecr=Ecr(),
@@ -46,11 +48,13 @@ def process(fact: dict[str, Any], message: TagImageEvent) -> dict[str, Any]:
     return outcome.as_result()
 
 
-@logger.inject_lambda_context(correlation_id_path=CORRELATION_ID_PATH)
+@logger.inject_lambda_context
 @metrics.log_metrics
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    correlate(event)
     try:
         message = parse_tag_image_event(event)
+        home.check_origin(message.account, message.region)
     except MalformedEvent as error:
         return reject_malformed(error, "image")
     reason = skip_reason(message, config)

@@ -19,7 +19,7 @@ import yaml
 from ecr_pipeline.adapters import clients
 from ecr_pipeline.adapters.ledger import Ledger
 from ecr_pipeline.core.naming import BUILD_TAG_FILTER, build_tag
-from ecr_pipeline.records import PushRecord
+from ecr_pipeline.records import ImageRecord, PushRecord
 from tests.handlers import FakeLambdaContext, load_handler
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -114,11 +114,32 @@ def make_ecs_service() -> str:
 
 
 def record_push(
-    ref_type: str = "branch", ref: str = "main", commit: str = COMMIT, time: str = "2026-11-28T10:05:00.000000Z"
+    ref_type: str = "branch",
+    ref: str = "main",
+    commit: str = COMMIT,
+    time: str = "2026-11-28T10:05:00.000000Z",
+    push_id: str | None = None,
 ) -> PushRecord:
-    push = PushRecord("demo-app", ref_type, ref, commit, time, f"{time}#{ref_type}#{ref}", "Ada Lovelace", "Add login")
+    push_id = push_id or f"{time}#{ref_type}#{ref}"
+    push = PushRecord("demo-app", ref_type, ref, commit, time, push_id, "Ada Lovelace", "Add login")
     Ledger("ledger").record_push(push)
     return push
+
+
+def register_image(
+    digest: str,
+    commit: str = COMMIT,
+    verdict: str | None = "PASSED",
+    reasons: tuple[str, ...] = ("within the policy (CRITICAL 0/0, HIGH 0/0)",),
+) -> None:
+    """What the pipeline itself writes for a built image: tag_image's image item and, when given,
+    scan_check's verdict. The functions act only on what these back (core/trust.py)."""
+    ledger = Ledger("ledger")
+    ledger.record_image(
+        ImageRecord("demo-app", digest, commit, "demo-app", "2026-11-28T10:09:38.000000Z", REPOSITORY_URI)
+    )
+    if verdict is not None:
+        ledger.record_verdict("demo-app", digest, verdict, list(reasons), "basic")
 
 
 def write_config(tmp_path: Path, change: dict[str, Any]) -> Path:

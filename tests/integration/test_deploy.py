@@ -23,6 +23,7 @@ from tests.integration.image_flow_world import (
     load_function,
     make_ecs_service,
     make_repository,
+    register_image,
 )
 
 DIGEST = "sha256:" + "ab" * 32
@@ -49,6 +50,9 @@ def promoted(
     }
     event["detail"]["pushes"] = [push]
     event["id"] = f"promoted-{time}-{digest[-4:]}"
+    # What the pipeline recorded before promoting: the push, the image and its PASSED verdict.
+    Ledger("ledger").record_push(push_from_detail(push, "push"))
+    register_image(digest, commit)
     return event
 
 
@@ -330,3 +334,100 @@ def test_retry_after_a_failure_past_create_deployment_announces_without_deployin
     attempted, announced = deploy.details("Deployment Started")  # the first was refused by EventBridge
     state = Ledger("ledger").get_environment("demo-app", "dev")
     assert state is not None and announced["deployment_id"] == attempted["deployment_id"] == state.deployment_id
+
+
+def test_three_attempts_that_fail_at_create_deployment_register_one_task_definition(
+    aws: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    deploy = load_function("deploy", monkeypatch)
+    event = promoted()
+    stubber = Stubber(deploy.app.services.codedeploy._client)
+    for _ in range(3):  # Lambda's three attempts of one asynchronous event
+        stubber.add_client_error("create_deployment", service_error_code="ThrottlingException", http_status_code=400)
+
+    with stubber:
+        for _ in range(3):
+            with pytest.raises(Exception, match="ThrottlingException"):
+                deploy.invoke(event)
+
+    assert deploy.calls["ecs:RegisterTaskDefinition"] == 1
+    state = Ledger("ledger").get_environment("demo-app", "dev")
+    assert state is not None and state.task_definition_arn and state.deployment_id is None
+
+
+# --- trust: deploy moves an environment only as far as the ledger backs the event -------------------
+
+
+def test_a_promotion_of_an_image_without_a_passed_verdict_deploys_nothing(
+    aws: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    deploy = load_function("deploy", monkeypatch)
+    event = promoted()
+    Ledger("ledger").record_verdict("demo-app", DIGEST, "BLOCKED", ["1 CRITICAL over the limit 0"], "basic")
+
+    result = deploy.invoke(event)
+
+    assert (result["status"], result["field"]) == ("rejected", "detail.image_digest")
+    assert deploy.calls["ecs:RegisterTaskDefinition"] == 0 and deploy.published == []
+    assert Ledger("ledger").get_environment("demo-app", "dev") is None
+
+
+def test_a_far_future_push_time_cannot_pin_an_environment(aws: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    deploy = load_function("deploy", monkeypatch)
+    event = promoted()  # the ledger holds this push at 10:05
+    event["detail"]["pushes"][0]["push_time"] = "2099-01-01T00:00:00.000000Z"
+
+    result = deploy.invoke(event)
+
+    assert (result["status"], result["field"]) == ("rejected", "detail.pushes")
+    assert Ledger("ledger").get_environment("demo-app", "dev") is None
+    assert deploy.calls["codedeploy:CreateDeployment"] == 0
+
+
+def test_the_repository_uri_comes_from_the_ledger_not_the_event(aws: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    deploy = load_function("deploy", monkeypatch)
+    event = promoted()
+    event["detail"]["repository_uri"] = "docker.io/attacker/app"
+
+    result = deploy.invoke(event)
+
+    assert result["environments"][0]["status"] == "started"
+    (started,) = deploy.details("Deployment Started")
+    assert started["image"] == f"{REPOSITORY_URI}@{DIGEST}"
+
+
+def test_a_missing_deployment_group_is_told_once_as_misconfigured_not_retried(
+    aws: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    deploy = load_function("deploy", monkeypatch)
+    stubber = Stubber(deploy.app.services.codedeploy._client)
+    stubber.add_client_error("create_deployment", service_error_code="DeploymentGroupDoesNotExistException")
+
+    with stubber:
+        result = deploy.invoke(promoted())
+
+    assert result["environments"][0]["status"] == "misconfigured"
+    (skipped,) = deploy.details("Deployment Skipped")
+    assert "DeploymentGroupDoesNotExistException: demo-app/demo-app-dev" in skipped["reason"]
+
+
+def test_a_missing_deployment_group_is_asked_again_a_bounded_number_of_times(
+    aws: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    retry_queue(monkeypatch)
+    deploy = load_function("deploy", monkeypatch)
+    sent = record_sends(deploy)
+    stubber = Stubber(deploy.app.services.codedeploy._client)
+    for _ in range(4):
+        stubber.add_client_error("create_deployment", service_error_code="DeploymentGroupDoesNotExistException")
+
+    statuses = []
+    with stubber:
+        statuses.append(deploy.invoke(promoted())["environments"][0]["status"])
+        for _ in range(3):
+            retry = list(sent)
+            sent.clear()
+            statuses.append(deploy.invoke({"Records": retry})["environments"][0]["status"])
+
+    assert statuses == ["queued", "queued", "queued", "misconfigured"]
+    assert deploy.calls["ecs:RegisterTaskDefinition"] == 1 and sent == []

@@ -17,16 +17,22 @@ from botocore.stub import Stubber
 from moto import mock_aws
 
 from ecr_pipeline.adapters.ledger import Ledger
+from ecr_pipeline.events.pipeline import push_from_detail
 from tests.events import load_event
 from tests.handlers import create_pipeline_tables
 from tests.integration.image_flow_world import (
+    COMMIT,
     Function,
     load_function,
     make_ecs_service,
     make_repository,
     put_build_image,
     record_push,
+    register_image,
 )
+
+# The push of the git tag v1.2.3 that events/promotion_requested.json is about.
+TAG_PUSH_ID = "e3f4a5b6-c7d8-4e9f-0a1b-2c3d4e5f6a7b#tag#v1.2.3"
 
 # The documented budget: (handler, event) -> most AWS calls one event may cost.
 BUDGET = {
@@ -35,12 +41,12 @@ BUDGET = {
     "tag_image: retag push (ignored)": 0,
     "tag_image: verdict PASSED, default branch (3 tags)": 12,
     "tag_image: verdict BLOCKED": 3,
-    "tag_image: promotion requested, git tag v1.2.3 (3 tags)": 11,
-    "scan_check: basic scan COMPLETE, one findings page": 5,
-    "scan_check: basic scan FAILED": 4,
-    "deploy: image promoted, deployment started": 10,
-    "deploy: image promoted, superseded": 4,
-    "deploy: image promoted, group busy, queued": 12,
+    "tag_image: promotion requested, git tag v1.2.3 (3 tags)": 12,
+    "scan_check: basic scan COMPLETE, one findings page": 7,
+    "scan_check: basic scan FAILED": 6,
+    "deploy: image promoted, deployment started": 12,
+    "deploy: image promoted, superseded": 6,
+    "deploy: image promoted, group busy, queued": 14,
     "deploy: retry of a superseded candidate": 3,
 }
 
@@ -67,7 +73,9 @@ def environment_statuses(result: dict[str, Any]) -> list[str]:
 
 
 def verdict(digest: str, passed: bool) -> dict[str, Any]:
+    """A "Scan Verdict" as scan_check tells it: after recording it in the ledger."""
     event = load_event("scan_verdict_passed" if passed else "scan_verdict_blocked", image_digest=digest)
+    register_image(digest, verdict=event["detail"]["verdict"], reasons=tuple(event["detail"]["reasons"]))
     return event
 
 
@@ -132,7 +140,8 @@ def test_tag_image_blocked_verdict(aws: None, monkeypatch: pytest.MonkeyPatch) -
 def test_tag_image_promotion_request_for_a_git_tag(aws: None, monkeypatch: pytest.MonkeyPatch) -> None:
     make_repository()
     digest = put_build_image()
-    Ledger("ledger").record_verdict("demo-app", digest, "PASSED", ["within the policy"], "basic")
+    register_image(digest, verdict="PASSED", reasons=("within the policy",))
+    record_push("tag", "v1.2.3", time="2026-11-28T12:00:00.000000Z", push_id=TAG_PUSH_ID)
     tag_image = load_function("tag_image", monkeypatch)
     name = "tag_image: promotion requested, git tag v1.2.3 (3 tags)"
 
@@ -146,6 +155,7 @@ def test_scan_check_complete_basic_scan(aws: None, monkeypatch: pytest.MonkeyPat
     digest = put_build_image()
     boto3.client("ecr").start_image_scan(repositoryName="demo-app", imageId={"imageDigest": digest})
     record_push()
+    register_image(digest, verdict=None)
     scan_check = load_function("scan_check", monkeypatch)
     name = "scan_check: basic scan COMPLETE, one findings page"
 
@@ -159,6 +169,7 @@ def test_scan_check_failed_scan(aws: None, monkeypatch: pytest.MonkeyPatch) -> N
     make_repository()
     digest = put_build_image()
     record_push()
+    register_image(digest, verdict=None)
     scan_check = load_function("scan_check", monkeypatch)
     name = "scan_check: basic scan FAILED"
 
@@ -167,11 +178,14 @@ def test_scan_check_failed_scan(aws: None, monkeypatch: pytest.MonkeyPatch) -> N
     assert (result["status"], result["verdict"]) == ("decided", "BLOCKED")
 
 
-def promoted(time: str, digest: str = "sha256:" + "ab" * 32) -> dict[str, Any]:
-    event = load_event("image_promoted", image_digest=digest)
-    push = {**event["detail"]["pushes"][0], "push_time": time, "push_id": f"{time}#branch#main"}
+def promoted(time: str, digest: str = "sha256:" + "ab" * 32, commit: str = COMMIT) -> dict[str, Any]:
+    event = load_event("image_promoted", image_digest=digest, commit=commit, image_tag=f"sha-{commit}")
+    push = {**event["detail"]["pushes"][0], "push_time": time, "push_id": f"{time}#branch#main", "commit": commit}
     event["detail"]["pushes"] = [push]
     event["id"] = f"promoted-{time}"
+    # What tag_image promoted from: the push and the image with its PASSED verdict, in the ledger.
+    Ledger("ledger").record_push(push_from_detail(push, "push"))
+    register_image(digest, commit)
     return event
 
 
@@ -193,7 +207,7 @@ def test_deploy_superseded(aws: None, monkeypatch: pytest.MonkeyPatch) -> None:
     deploy.invoke(promoted("2026-11-28T10:05:00.000000Z"))
     name = "deploy: image promoted, superseded"
 
-    result = within_budget(deploy, name, promoted("2026-11-28T10:04:00.000000Z", "sha256:" + "cd" * 32))
+    result = within_budget(deploy, name, promoted("2026-11-28T10:04:00.000000Z", "sha256:" + "cd" * 32, "1" * 40))
 
     assert result["environments"] == [
         {"environment": "dev", "status": "skipped", "effect": "acted", "reason": "superseded"}

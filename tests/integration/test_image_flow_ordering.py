@@ -23,6 +23,7 @@ from tests.integration.image_flow_world import (
     make_repository,
     put_build_image,
     record_push,
+    register_image,
 )
 
 
@@ -38,6 +39,8 @@ def verdict_event(index: int, digest: str, commit: str, passed: bool) -> dict[st
         image_tag=f"sha-{commit}",
     )
     event["id"] = f"verdict-{index}"
+    # scan_check records the verdict in the ledger before it tells it; tag_image acts on that.
+    register_image(digest, commit, event["detail"]["verdict"], tuple(event["detail"]["reasons"]))
     return event
 
 

@@ -16,6 +16,7 @@ import requests
 from botocore.stub import Stubber
 from moto import mock_aws
 
+from ecr_pipeline.adapters.ledger import Ledger
 from tests.events import load_event
 from tests.handlers import create_pipeline_tables
 from tests.integration.image_flow_world import (
@@ -25,6 +26,7 @@ from tests.integration.image_flow_world import (
     make_repository,
     put_build_image,
     record_push,
+    register_image,
     write_config,
 )
 
@@ -40,6 +42,7 @@ def aws() -> Iterator[None]:
 
 def scanned_image() -> str:
     digest = put_build_image()
+    register_image(digest, verdict=None)  # tag_image registered the build push
     boto3.client("ecr").start_image_scan(repositoryName="demo-app", imageId={"imageDigest": digest})
     return digest
 
@@ -156,6 +159,7 @@ def test_complete_scan_without_a_findings_result_is_blocked(aws: None, monkeypat
 
 def test_image_never_scanned_is_blocked(aws: None, monkeypatch: pytest.MonkeyPatch) -> None:
     digest = put_build_image()
+    register_image(digest, verdict=None)
     scan_check = load_function("scan_check", monkeypatch)
 
     scan_check.invoke(scan_event("ecr_scan_complete_clean", digest))
@@ -293,3 +297,54 @@ def test_malformed_scan_event_is_dropped_not_retried(aws: None, monkeypatch: pyt
     result = scan_check.invoke(event)
 
     assert result["status"] == "rejected" and "detail.image-digest" in result["reason"]
+
+
+def test_the_verdict_is_recorded_in_the_ledger_before_it_is_told(aws: None, monkeypatch: pytest.MonkeyPatch) -> None:
+    digest = scanned_image()
+    set_findings(digest, findings={"findings": [basic_finding("CVE-2026-1", "CRITICAL")]})
+    scan_check = load_function("scan_check", monkeypatch)
+
+    scan_check.invoke(scan_event("ecr_scan_complete_findings", digest))
+
+    image = Ledger("ledger").get_image("demo-app", digest)
+    assert image is not None and image.verdict == "BLOCKED" == only_verdict(scan_check)["verdict"]
+
+
+def test_a_scan_of_an_image_the_pipeline_did_not_register_yields_no_verdict(
+    aws: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    digest = put_build_image()  # pushed by hand under another tag: tag_image never registers it
+    scan_check = load_function("scan_check", monkeypatch)
+
+    result = scan_check.invoke(scan_event("ecr_scan_complete_clean", digest, **{"image-tags": ["hand-made"]}))
+
+    assert (result["status"], result["effect"]) == ("ignored", "ignored")
+    assert "not registered by the pipeline" in result["reason"]
+    assert scan_check.published == [] and Ledger("ledger").get_image("demo-app", digest) is None
+
+
+def test_a_scan_event_of_another_account_is_rejected_naming_the_account(
+    aws: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    digest = scanned_image()
+    scan_check = load_function("scan_check", monkeypatch)
+    event = {**scan_event("ecr_scan_complete_clean", digest), "account": "999999999999"}
+
+    result = scan_check.invoke(event)
+
+    assert (result["status"], result["field"]) == ("rejected", "account")
+    assert scan_check.published == []
+
+
+def test_a_scan_that_overtakes_the_registration_of_a_build_keeps_its_verdict_for_it(
+    aws: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    digest = put_build_image()  # the build's push event has not reached tag_image yet
+    scan_check = load_function("scan_check", monkeypatch)
+
+    result = scan_check.invoke(scan_event("ecr_scan_complete_clean", digest))
+
+    assert (result["status"], result["verdict"]) == ("decided", "BLOCKED")  # no findings result: fail closed
+    assert "kept on the image" in result["reason"] and scan_check.published == []
+    image = Ledger("ledger").get_image("demo-app", digest)
+    assert image is not None and image.verdict == "BLOCKED" and image.commit is None

@@ -22,9 +22,13 @@ from tests.integration.image_flow_world import (
     make_repository,
     put_build_image,
     record_push,
+    register_image,
     tags_of,
     write_config,
 )
+
+# The push of the git tag v1.2.3 that events/promotion_requested.json is about.
+TAG_PUSH_ID = "e3f4a5b6-c7d8-4e9f-0a1b-2c3d4e5f6a7b#tag#v1.2.3"
 
 
 @pytest.fixture
@@ -43,10 +47,13 @@ def push_event(digest: str, tag: str | None = BUILD_TAG) -> dict:  # type: ignor
     return event
 
 
-def verdict_event(digest: str, verdict: str = "PASSED", commit: str = COMMIT) -> dict:  # type: ignore[type-arg]
+def verdict_event(digest: str, verdict: str = "PASSED", commit: str = COMMIT, backed: bool = True) -> dict:  # type: ignore[type-arg]
+    """A "Scan Verdict"; `backed`: scan_check recorded that verdict in the ledger, as it does before telling."""
     name = "scan_verdict_passed" if verdict == "PASSED" else "scan_verdict_blocked"
     event = load_event(name, image_digest=digest, commit=commit, image_tag=build_tag(commit))
     event["id"] = f"verdict-{digest[-6:]}-{verdict}"
+    if backed:
+        register_image(digest, commit, verdict, tuple(event["detail"]["reasons"]))
     return event
 
 
@@ -202,8 +209,8 @@ def test_git_tag_on_an_image_that_already_passed_is_promoted_without_a_build(
 ) -> None:
     make_repository()
     digest = put_build_image()
-    Ledger("ledger").record_verdict("demo-app", digest, "PASSED", ["within the policy"], "basic")
-    record_push("tag", "v1.2.3", time="2026-11-28T12:00:00.000000Z")
+    register_image(digest, verdict="PASSED", reasons=("within the policy",))
+    record_push("tag", "v1.2.3", time="2026-11-28T12:00:00.000000Z", push_id=TAG_PUSH_ID)
     tag_image = load_function("tag_image", monkeypatch)
 
     result = tag_image.invoke(load_event("promotion_requested", image_digest=digest))
@@ -219,7 +226,7 @@ def test_promotion_request_before_the_verdict_waits_and_the_verdict_promotes_it(
 ) -> None:
     make_repository()
     digest = put_build_image()
-    record_push("tag", "v1.2.3", time="2026-11-28T12:00:00.000000Z")
+    record_push("tag", "v1.2.3", time="2026-11-28T12:00:00.000000Z", push_id=TAG_PUSH_ID)
     tag_image = load_function("tag_image", monkeypatch)
 
     waiting = tag_image.invoke(load_event("promotion_requested", image_digest=digest))
@@ -294,7 +301,7 @@ def test_immutable_tag_held_by_another_image_is_a_reported_failure_not_a_retry(
 ) -> None:
     make_repository()
     digest = put_build_image()
-    record_push("tag", "v1.2.3", time="2026-11-28T12:00:00.000000Z")
+    record_push("tag", "v1.2.3", time="2026-11-28T12:00:00.000000Z", push_id=TAG_PUSH_ID)
     tag_image = load_function("tag_image", monkeypatch)
     stubber = Stubber(tag_image.app.services.ecr._client)
     manifest = '{"schemaVersion": 2}'
@@ -396,3 +403,100 @@ def test_same_verdict_for_the_same_digest_promotes_once(aws: None, monkeypatch: 
 
     assert tag_image.detail_types() == ["Image Promoted"]
     assert tag_image.calls["ecr:PutImage"] == 3
+
+
+# --- trust: the ledger, not the event, decides ----------------------------------------------------
+
+
+def tag_claims() -> list[str]:
+    items = boto3.client("dynamodb").scan(TableName="ledger")["Items"]
+    return [item["tag"]["S"] for item in items if item.get("kind", {}).get("S") == "promotion_tag"]
+
+
+def test_a_forged_passed_verdict_for_a_blocked_image_moves_nothing(aws: None, monkeypatch: pytest.MonkeyPatch) -> None:
+    make_repository()
+    digest = put_build_image()
+    record_push()
+    register_image(digest, verdict="BLOCKED", reasons=("1 CRITICAL over the limit 0",))
+    tag_image = load_function("tag_image", monkeypatch)
+
+    result = tag_image.invoke(verdict_event(digest, "PASSED", backed=False))
+
+    assert (result["status"], result["field"]) == ("rejected", "detail.verdict")
+    assert "ledger holds BLOCKED" in result["reason"]
+    assert tags_of(digest) == {BUILD_TAG} and tag_claims() == [] and tag_image.published == []
+    image = Ledger("ledger").get_image("demo-app", digest)
+    assert image is not None and image.verdict == "BLOCKED"
+
+
+def test_a_verdict_the_ledger_never_recorded_is_rejected(aws: None, monkeypatch: pytest.MonkeyPatch) -> None:
+    make_repository()
+    digest = put_build_image()
+    record_push()
+    register_image(digest, verdict=None)
+    tag_image = load_function("tag_image", monkeypatch)
+
+    result = tag_image.invoke(verdict_event(digest, "PASSED", backed=False))
+
+    assert (result["status"], result["field"]) == ("rejected", "detail.verdict")
+    assert tags_of(digest) == {BUILD_TAG} and tag_claims() == []
+
+
+def test_a_promotion_request_for_a_push_the_ledger_never_recorded_is_rejected(
+    aws: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    make_repository()
+    digest = put_build_image()
+    register_image(digest, verdict="PASSED")
+    tag_image = load_function("tag_image", monkeypatch)
+
+    result = tag_image.invoke(load_event("promotion_requested", image_digest=digest))
+
+    assert (result["status"], result["field"]) == ("rejected", "detail.push_id")
+    assert tags_of(digest) == {BUILD_TAG} and tag_claims() == []
+
+
+def test_an_image_deleted_before_its_promotion_leaves_no_claim_and_is_not_retried(
+    aws: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    make_repository()
+    digest = put_build_image()
+    record_push()
+    event = verdict_event(digest)
+    boto3.client("ecr").batch_delete_image(repositoryName="demo-app", imageIds=[{"imageDigest": digest}])
+    tag_image = load_function("tag_image", monkeypatch)
+
+    result = tag_image.invoke(event)
+
+    assert (result["status"], result["effect"]) == ("image deleted", "ignored")
+    assert tag_claims() == [] and tag_image.published == []
+
+
+def test_an_image_push_of_another_region_is_rejected_naming_the_region(
+    aws: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    make_repository()
+    digest = put_build_image()
+    tag_image = load_function("tag_image", monkeypatch)
+
+    result = tag_image.invoke({**push_event(digest), "region": "eu-west-1"})
+
+    assert (result["status"], result["field"]) == ("rejected", "region")
+    assert Ledger("ledger").get_image("demo-app", digest) is None
+
+
+def test_a_registration_after_its_scan_tells_the_verdict_the_scan_kept(
+    aws: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    make_repository()
+    digest = put_build_image()
+    record_push()
+    Ledger("ledger").record_verdict("demo-app", digest, "BLOCKED", ["1 CRITICAL over the limit 0"], "basic")
+    tag_image = load_function("tag_image", monkeypatch)
+
+    tag_image.invoke(push_event(digest))
+    (told,) = tag_image.as_events("Scan Verdict")
+    result = tag_image.invoke(told)
+
+    assert told["detail"]["verdict"] == "BLOCKED" and told["detail"]["reasons"] == ["1 CRITICAL over the limit 0"]
+    assert result["status"] == "blocked" and tags_of(digest) == {BUILD_TAG}

@@ -116,10 +116,12 @@ def test_every_dead_letter_queue_holds_one_kind_of_message() -> None:
 
 
 def rule_arn(rule: str) -> str:
-    """The ARN of a function's rule: its RuleName on the default bus."""
+    """The ARN of a function's rule: rule/<RuleName> on the default bus, rule/<bus>/<RuleName> on another."""
     properties = TEMPLATE.resolver.resolve(rule_events()[rule])
-    assert "EventBusName" not in properties and properties.get("RuleName"), f"{rule}: named, on the default bus"
-    return f"arn:aws:events:us-east-1:123456789012:rule/{properties['RuleName']}"
+    assert properties.get("RuleName"), f"{rule}: named, so that its ARN can be written"
+    bus = str(properties.get("EventBusName") or "default")
+    path = properties["RuleName"] if bus == "default" else f"{bus}/{properties['RuleName']}"
+    return f"arn:aws:events:us-east-1:123456789012:rule/{path}"
 
 
 def test_only_the_stacks_own_rules_may_send_to_their_dead_letter_queues() -> None:

@@ -64,7 +64,8 @@ def test_only_deploy_registers_task_definitions_and_creates_deployments() -> Non
 
 def test_scan_check_writes_nothing_but_its_verdict() -> None:
     writes = {a for a in actions("ScanCheckFunction") if a.split(":")[1].startswith(("Put", "Update", "Delete"))}
-    # Its verdict event, and the idempotency records, its own log lines.
+    # Its verdict event (on the stack's bus) and the verdict on the image's ledger item, the idempotency
+    # records, its own log lines.
     assert writes == {
         "events:PutEvents",
         "dynamodb:PutItem",
@@ -76,6 +77,10 @@ def test_scan_check_writes_nothing_but_its_verdict() -> None:
     assert idempotency["Resource"] == {"Fn::GetAtt": ["IdempotencyTable", "Arn"]}
     ledger = [s for s in statements("ScanCheckFunction") if s["Sid"] == "ReadTheLedger"]
     assert set(ledger[0]["Action"]) == {"dynamodb:GetItem", "dynamodb:Query"}
+    (record,) = [s for s in statements("ScanCheckFunction") if s["Sid"] == "RecordTheVerdict"]
+    assert (record["Action"], record["Resource"]) == ("dynamodb:UpdateItem", {"Fn::GetAtt": ["LedgerTable", "Arn"]})
+    (publish,) = [s for s in statements("ScanCheckFunction") if "events:PutEvents" in as_list(s["Action"])]
+    assert "event-bus/${AWS::StackName}-events" in publish["Resource"]["Fn::Sub"]
 
 
 def test_pass_role_is_limited_to_ecs_tasks() -> None:

@@ -10,7 +10,14 @@ from typing import Any
 import pytest
 
 from ecr_pipeline.adapters.slack import WebhookSecretInvalid, webhook_url_from_secret
-from ecr_pipeline.notify.delivery import DeliveryFailed, deliver
+from ecr_pipeline.notify.delivery import (
+    KEPT,
+    LAMBDA_ATTEMPTS,
+    DeliveryAmbiguous,
+    DeliveryFailed,
+    Undelivered,
+    deliver,
+)
 from ecr_pipeline.notify.model import Message
 from ecr_pipeline.notify.notifier import message_attributes, sns_payload
 from tests.notify_fakes import message_for
@@ -22,13 +29,19 @@ URL = "https://hooks.slack.com/services/T000/B000/secretpart"
 class FakeChannel:
     name: str
     failures_left: int = 0
+    ambiguous: bool = False
     sent: list[str] = field(default_factory=list)
 
-    def send(self, message: Message) -> dict[str, Any]:
+    def render(self, message: Message) -> dict[str, Any]:
+        return {"text": message.headline, "event_id": message.event_id}
+
+    def post(self, rendered: dict[str, Any]) -> dict[str, Any]:
+        if self.ambiguous:
+            raise DeliveryAmbiguous("connection dropped")
         if self.failures_left:
             self.failures_left -= 1
             raise RuntimeError(f"{self.name} is down")
-        self.sent.append(message.event_id)
+        self.sent.append(rendered["event_id"])
         return {"status": "sent"}
 
 
@@ -39,7 +52,7 @@ class MemoryOnce:
     done: dict[tuple[str, str], dict[str, Any]] = field(default_factory=dict)
 
     def __call__(self, *, delivery: dict[str, str], send: Callable[[], dict[str, Any]]) -> dict[str, Any]:
-        key = (delivery["event_id"], delivery["channel"])
+        key = (delivery["fact"], delivery["channel"])
         if key not in self.done:
             self.done[key] = send()
         return self.done[key]
@@ -109,3 +122,61 @@ def test_a_secret_without_a_url_is_refused_without_repeating_its_value(value: st
     with pytest.raises(WebhookSecretInvalid, match="slack-webhook") as refused:
         webhook_url_from_secret(value, "slack-webhook")
     assert "not a url but a secret" not in str(refused.value)
+
+
+@dataclass
+class MemoryKeeper:
+    attempts: dict[tuple[str, str, str], int] = field(default_factory=dict)
+    kept: list[Undelivered] = field(default_factory=list)
+
+    def count_failure(self, *, fact: str, channel: str, event_id: str) -> int:
+        key = (fact, channel, event_id)
+        self.attempts[key] = self.attempts.get(key, 0) + 1
+        return self.attempts[key]
+
+    def keep(self, undelivered: Undelivered) -> None:
+        self.kept.append(undelivered)
+
+
+def test_the_same_fact_under_a_new_event_id_is_sent_once_per_channel() -> None:
+    sns = FakeChannel("sns")
+    once = MemoryOnce()
+    first = message_for("notify_scan_verdict_blocked")
+    republished = first._replace(event_id="another-event-id")
+
+    deliver(first, [sns], once, fact="Scan Verdict#demo-app@sha256:1#BLOCKED")
+    deliver(republished, [sns], once, fact="Scan Verdict#demo-app@sha256:1#BLOCKED")
+
+    assert sns.sent == [first.event_id]
+
+
+def test_a_channel_failing_on_every_lambda_attempt_is_kept_rendered_on_the_last() -> None:
+    sns, slack = FakeChannel("sns", failures_left=LAMBDA_ATTEMPTS), FakeChannel("slack")
+    once, keeper = MemoryOnce(), MemoryKeeper()
+    message = message_for("codebuild_failed")
+
+    for _attempt in range(LAMBDA_ATTEMPTS - 1):
+        with pytest.raises(DeliveryFailed, match="sns: RuntimeError: sns is down"):
+            deliver(message, [sns, slack], once, keeper, fact="f")
+    delivery = deliver(message, [sns, slack], once, keeper, fact="f")
+
+    assert delivery.kept == ["sns"] and delivery.delivered == ["slack"]
+    [kept] = keeper.kept
+    assert (kept.channel, kept.fact, kept.attempts) == ("sns", "f", LAMBDA_ATTEMPTS)
+    assert kept.rendered == {"text": "Build failed", "event_id": message.event_id}
+    assert "sns is down" in kept.reason
+    assert len(slack.sent) == 1
+
+
+def test_an_ambiguous_answer_is_kept_at_once_and_never_sent_again() -> None:
+    slack = FakeChannel("slack", ambiguous=True)
+    once, keeper = MemoryOnce(), MemoryKeeper()
+    message = message_for("codebuild_failed")
+
+    first = deliver(message, [slack], once, keeper, fact="f")
+    slack.ambiguous = False
+    second = deliver(message, [slack], once, keeper, fact="f")  # a retry or a republication
+
+    assert first.results["slack"]["status"] == KEPT == second.results["slack"]["status"]
+    assert slack.sent == []
+    assert [kept.channel for kept in keeper.kept] == ["slack"]

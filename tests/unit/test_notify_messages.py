@@ -5,9 +5,10 @@ from __future__ import annotations
 import pytest
 
 from ecr_pipeline.events.codebuild import BuildStateChange
-from ecr_pipeline.events.envelope import MalformedEvent
+from ecr_pipeline.events.envelope import MalformedEvent, parse_envelope
 from ecr_pipeline.notify.model import Finding
 from ecr_pipeline.notify.notifier import parse_notification, to_message
+from ecr_pipeline.notify.words import message_from_pipeline_event
 from tests.events import load_event
 from tests.notify_fakes import (
     BUILD_ID,
@@ -95,17 +96,38 @@ def test_an_unknown_verdict_is_malformed() -> None:
         message_for("notify_scan_verdict_passed", verdict="MAYBE")
 
 
-def test_a_pipeline_event_with_only_its_envelope_still_makes_a_message() -> None:
+def test_the_composer_makes_a_message_from_an_envelope_alone() -> None:
     event = load_event("build_started")
     event["detail"] = {}
-    message = to_message(parse_notification(event), pipeline_config(), MemoryLedger())
-    assert message is not None
+    message = message_from_pipeline_event(parse_envelope(event))
     assert (message.headline, message.repository, message.commit, message.links) == ("Build started", "", "", ())
 
 
-def test_a_pipeline_event_with_wrongly_typed_optional_fields_renders_what_is_usable() -> None:
-    message = message_for("notify_scan_verdict_blocked", counts=["CRITICAL"], top_findings="none", tags=None, author=7)
+def test_the_composer_renders_what_is_usable_of_wrongly_typed_optional_fields() -> None:
+    event = load_event("notify_scan_verdict_blocked", counts=["CRITICAL"], top_findings="none", tags=None, author=7)
+    message = message_from_pipeline_event(parse_envelope(event))
     assert (message.counts, message.findings, message.image_tags, message.author) == ((), (), (), "7")
+
+
+def test_a_pipeline_event_without_its_detail_is_rejected_naming_the_field() -> None:
+    event = load_event("build_started")
+    event["detail"] = {}
+    with pytest.raises(MalformedEvent) as rejected:
+        parse_notification(event)
+    assert rejected.value.field.startswith("detail.")
+
+
+@pytest.mark.parametrize("verdict", [None, "", "MAYBE", 7])
+def test_a_scan_verdict_without_a_valid_verdict_is_rejected_when_parsed(verdict: object) -> None:
+    with pytest.raises(MalformedEvent) as rejected:
+        parse_notification(load_event("notify_scan_verdict_blocked", verdict=verdict))
+    assert rejected.value.field == "detail.verdict"
+
+
+def test_a_pipeline_event_with_wrongly_typed_counts_is_rejected_naming_the_field() -> None:
+    with pytest.raises(MalformedEvent) as rejected:
+        parse_notification(load_event("notify_scan_verdict_blocked", counts=["CRITICAL"]))
+    assert rejected.value.field == "detail.counts"
 
 
 def test_an_image_promoted_event_lists_the_added_tags() -> None:

@@ -48,8 +48,18 @@ def own_names(template: Template) -> dict[str, str]:
     return names
 
 
-def matching_rules(template: Template, event: dict[str, Any]) -> list[str]:
-    return [rule.name for rule in template.rules if EventPattern.load(json.dumps(rule.pattern)).matches_event(event)]
+def stack_bus(stack_name: str) -> str:
+    """The bus a stack's functions publish their own events on."""
+    return f"{stack_name}-events"
+
+
+def matching_rules(template: Template, event: dict[str, Any], bus: str = "default") -> list[str]:
+    """The rules of the stack on `bus` that hear the event (a rule hears only its own bus)."""
+    return [
+        rule.name
+        for rule in template.rules
+        if rule.bus == bus and EventPattern.load(json.dumps(rule.pattern)).matches_event(event)
+    ]
 
 
 @pytest.mark.parametrize("config", sorted(CONFIGS))
@@ -87,16 +97,40 @@ def aws_events(stack_name: str) -> list[dict[str, Any]]:
 @pytest.mark.parametrize(("sender", "listener"), [(DEV, PROD), (PROD, DEV)])
 def test_a_stack_never_hears_the_other_stacks_events(sender: str, listener: str) -> None:
     template = stack(CONFIGS["shipped"], listener)
-    heard = {event["detail-type"]: matching_rules(template, event) for event in pipeline_events(sender)}
-    heard |= {event["detail-type"]: matching_rules(template, event) for event in aws_events(sender)}
-    assert heard == {detail_type: [] for detail_type in heard}
+    # Neither on the sender's bus, nor if they were put on the listener's own bus.
+    heard = {
+        (event["detail-type"], bus): matching_rules(template, event, bus)
+        for event in pipeline_events(sender)
+        for bus in (stack_bus(sender), stack_bus(listener))
+    }
+    heard |= {(event["detail-type"], "default"): matching_rules(template, event) for event in aws_events(sender)}
+    assert heard == {key: [] for key in heard}
+
+
+def test_the_stacks_do_not_share_a_bus() -> None:
+    buses = {
+        name: {spec.environment["EVENT_BUS_NAME"] for spec in stack(CONFIGS["shipped"], name).functions.values()}
+        for name in (DEV, PROD)
+    }
+    assert buses == {DEV: {stack_bus(DEV)}, PROD: {stack_bus(PROD)}}
 
 
 @pytest.mark.parametrize("stack_name", [DEV, PROD])
 def test_a_stack_hears_its_own_events(stack_name: str) -> None:
     template = stack(CONFIGS["shipped"], stack_name)
-    for event in pipeline_events(stack_name) + aws_events(stack_name):
+    for event in pipeline_events(stack_name):
+        heard = matching_rules(template, event, stack_bus(stack_name))
+        assert heard, f"no rule of {stack_name} hears its own {event['detail-type']} on its bus"
+    for event in aws_events(stack_name):
         assert matching_rules(template, event), f"no rule of {stack_name} hears its own {event['detail-type']}"
+
+
+@pytest.mark.parametrize("stack_name", [DEV, PROD])
+def test_the_pipelines_own_events_on_the_default_bus_are_heard_by_no_rule(stack_name: str) -> None:
+    # Anyone in the account may put events on the default bus: a forgery there reaches nothing.
+    template = stack(CONFIGS["shipped"], stack_name)
+    heard = {event["detail-type"]: matching_rules(template, event) for event in pipeline_events(stack_name)}
+    assert heard == {detail_type: [] for detail_type in heard}
 
 
 def test_events_of_unconfigured_codecommit_repositories_invoke_nothing() -> None:

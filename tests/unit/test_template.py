@@ -167,6 +167,79 @@ def test_rules_hear_only_configured_repositories_and_the_stacks_own_events(confi
             assert detail["stack"] == ["ecr-pipeline-dev"]
 
 
+STACK_BUS = "ecr-pipeline-dev-events"
+STACK_BUS_ARN = ARN.format(service="events", resource=f"event-bus/{STACK_BUS}")
+
+
+def event_buses() -> dict[str, dict[str, Any]]:
+    return resolved_resources(stack(), "AWS::Events::EventBus")
+
+
+def publishers() -> set[str]:
+    """The functions whose roles may put events anywhere."""
+    template = stack()
+    return {
+        name for name in template.functions if resources_for(function_statements(template, name), "events:PutEvents")
+    }
+
+
+def test_the_stack_has_one_bus_of_its_own_and_the_functions_publish_there() -> None:
+    assert [bus["Name"] for bus in event_buses().values()] == [STACK_BUS]
+    assert {spec.environment["EVENT_BUS_NAME"] for spec in stack().functions.values()} == {STACK_BUS}
+
+
+@pytest.mark.parametrize("config", sorted(CONFIGS))
+def test_every_rule_for_the_pipelines_own_events_is_on_the_stacks_bus(config: str) -> None:
+    rules = stack(CONFIGS[config]).rules
+    own = [rule for rule in rules if "ecr-pipeline" in rule.pattern["source"]]
+    assert own, "no rule hears the pipeline's own events"
+    assert {rule.name: rule.bus for rule in own} == {rule.name: STACK_BUS for rule in own}
+    # AWS's own events come only on the default bus: their rules stay there.
+    assert {rule.bus for rule in rules if rule not in own} == {"default"}
+
+
+def test_no_function_may_put_events_on_the_default_bus_or_any_other() -> None:
+    template = stack()
+    assert publishers() == {"StartBuildFunction", "TagImageFunction", "ScanCheckFunction", "DeployFunction"}
+    for name in template.functions:
+        granted = resources_for(function_statements(template, name), "events:PutEvents")
+        assert granted <= {STACK_BUS_ARN}, f"{name} may put events on {granted - {STACK_BUS_ARN}}"
+
+
+def bus_policy() -> dict[str, Any]:
+    (bus,) = event_buses().values()
+    policy: dict[str, Any] = bus["Policy"]
+    return policy
+
+
+def role_arns(functions: set[str]) -> set[str]:
+    template = stack()
+    return {
+        template.resolver.resolve({"Fn::GetAtt": [RESOURCES[name]["Properties"]["Role"]["Fn::GetAtt"][0], "Arn"]})
+        for name in functions
+    }
+
+
+def test_the_bus_policy_allows_exactly_the_publishing_functions_roles() -> None:
+    (allow,) = [s for s in bus_policy()["Statement"] if s["Effect"] == "Allow"]
+    assert (allow["Action"], allow["Resource"]) == ("events:PutEvents", STACK_BUS_ARN)
+    assert set(as_list(allow["Principal"]["AWS"])) == role_arns(publishers())
+
+
+def test_the_bus_policy_denies_every_other_principal_whatever_its_own_policies_say() -> None:
+    # Within the account an identity policy alone may grant PutEvents on the bus: only a Deny keeps others out.
+    (deny,) = [s for s in bus_policy()["Statement"] if s["Effect"] == "Deny"]
+    assert (deny["Principal"], deny["Action"], deny["Resource"]) == ("*", "events:PutEvents", STACK_BUS_ARN)
+    assert list(deny["Condition"]) == ["ArnNotEquals"]
+    assert set(deny["Condition"]["ArnNotEquals"]["aws:PrincipalArn"]) == role_arns(publishers())
+
+
+def test_the_archive_keeps_the_stacks_own_events_from_its_bus() -> None:
+    (archive,) = resolved_resources(stack(), "AWS::Events::Archive").values()
+    assert archive["SourceArn"] == STACK_BUS_ARN
+    assert archive["EventPattern"] == {"source": ["ecr-pipeline"], "detail": {"stack": ["ecr-pipeline-dev"]}}
+
+
 def test_ecr_repositories_are_private_scanned_encrypted_and_expire_untagged_images() -> None:
     repositories = resolved_resources(stack(CONFIGS["two-applications"]), "AWS::ECR::Repository")
     assert repositories

@@ -12,15 +12,21 @@ from collections.abc import Mapping
 from types import MappingProxyType
 from typing import Any, Literal, NamedTuple, get_args
 
+from ecr_pipeline.events.envelope import MalformedEvent
+
 Effect = Literal["acted", "ignored", "rejected"]
 
 # Each entry point's statuses.
 PushStatus = Literal["handled", "ignored"]  # start_build, per push
 BuildDecision = Literal["started", "skipped", "promotion"]  # start_build, per image of a push
-TagStatus = Literal["registered", "blocked", "promoted", "nothing to promote", "waiting", "ignored"]
+TagStatus = Literal[
+    "registered", "blocked", "promoted", "nothing to promote", "waiting", "image deleted", "ignored", "rejected"
+]
 ScanStatus = Literal["decided", "ignored"]
-DeployStatus = Literal["handled", "retried", "ignored"]
-EnvironmentStatus = Literal["started", "queued", "skipped", "superseded", "already deployed", "dropped"]
+DeployStatus = Literal["handled", "retried", "ignored", "rejected"]
+EnvironmentStatus = Literal[
+    "started", "queued", "skipped", "superseded", "already deployed", "dropped", "misconfigured"
+]
 NotifyStatus = Literal["delivered", "ignored"]
 Rejected = Literal["rejected"]  # any handler, for a malformed event
 
@@ -37,12 +43,14 @@ EFFECTS: Mapping[str, Effect] = MappingProxyType(
         "promoted": "acted",
         "nothing to promote": "ignored",
         "waiting": "ignored",
+        "image deleted": "ignored",
         "decided": "acted",
         "retried": "acted",
         "queued": "acted",
         "superseded": "ignored",
         "already deployed": "ignored",
         "dropped": "ignored",
+        "misconfigured": "acted",  # told as "Deployment Skipped", naming the missing target
         "delivered": "acted",
     }
 )
@@ -61,6 +69,11 @@ STATUS_TYPES = (
 def statuses() -> frozenset[str]:
     """Every status any entry point can return."""
     return frozenset(status for kind in STATUS_TYPES for status in get_args(kind))
+
+
+class Untrusted(MalformedEvent):
+    """An event the stack must not act on: another account's or region's, or a claim the ledger
+    does not back (core/trust.py). Rejected like a malformed event, never retried, counted apart."""
 
 
 class Outcome[S: str](NamedTuple):

@@ -37,6 +37,9 @@ class Settings(NamedTuple):
     stack_name: str = ""
     # "<stack name>/": the stack's ECR repositories are the image names of pipeline.yaml under it.
     ecr_repository_prefix: str = ""
+    # The stack's own account and region: an AWS event of any other is not acted on.
+    account: str = ""
+    region: str = ""
 
 
 _FIELDS = {
@@ -48,6 +51,7 @@ _FIELDS = {
     "deploy_retry_queue_url": "DEPLOY_RETRY_QUEUE_URL",
     "stack_name": "PIPELINE_STACK",
     "ecr_repository_prefix": "ECR_REPOSITORY_PREFIX",
+    "account": "STACK_ACCOUNT",
 }
 
 
@@ -62,6 +66,8 @@ def read_settings(environ: Mapping[str, str], required: tuple[str, ...] = ()) ->
         event_bus_name=environ.get("EVENT_BUS_NAME", "default") or "default",
         event_source=environ.get("PIPELINE_EVENT_SOURCE", "ecr-pipeline") or "ecr-pipeline",
         config_path=environ.get("PIPELINE_CONFIG", "") or str(DEFAULT_CONFIG_PATH),
+        # Lambda sets AWS_REGION; boto3 and the tests read AWS_DEFAULT_REGION.
+        region=(environ.get("AWS_REGION") or environ.get("AWS_DEFAULT_REGION") or "").strip(),
         **values,
     )
 

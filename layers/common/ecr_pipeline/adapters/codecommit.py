@@ -5,13 +5,13 @@ from __future__ import annotations
 from typing import Any, NamedTuple
 
 from ecr_pipeline.adapters.clients import client
-from ecr_pipeline.text import first_line
+from ecr_pipeline.text import commit_line, person
 
 
 class CommitInfo(NamedTuple):
     commit_id: str
-    author: str
-    message: str  # the first line only
+    author: str  # cleaned, at most text.AUTHOR_LIMIT characters
+    message: str  # the first line only, cleaned, at most text.MESSAGE_LIMIT characters
 
 
 class CodeCommit:
@@ -20,11 +20,12 @@ class CodeCommit:
 
     def get_commit(self, repository: str, commit_id: str) -> CommitInfo:
         commit = self._client.get_commit(repositoryName=repository, commitId=commit_id)["commit"]
-        author = commit.get("author", {})
+        author = commit.get("author") or {}
+        # Cut here, once: the ledger item, every event and every message of the push carry these.
         return CommitInfo(
             commit_id=commit_id,
-            author=author.get("name") or author.get("email") or "",
-            message=first_line(commit.get("message", "")),
+            author=person(author.get("name") or author.get("email") or ""),
+            message=commit_line(commit.get("message") or ""),
         )
 
     def changed_files(self, repository: str, old_commit_id: str, commit_id: str) -> list[str]:

@@ -17,6 +17,14 @@ class DeploymentLimitExceeded(RuntimeError):
     """The deployment group already has a deployment in progress."""
 
 
+class DeploymentTargetMissing(LookupError):
+    """The CodeDeploy application or deployment group does not exist (yet, or any more)."""
+
+
+# CodeDeploy's answers for a target that is not there: permanent unless it is being created.
+_MISSING = ("ApplicationDoesNotExistException", "DeploymentGroupDoesNotExistException")
+
+
 class CodeDeploy:
     def __init__(self, codedeploy_client: Any = None) -> None:
         self._client = codedeploy_client or client("codedeploy")
@@ -37,8 +45,11 @@ class CodeDeploy:
                 },
             )
         except ClientError as error:
-            if error.response["Error"]["Code"] == "DeploymentLimitExceededException":
+            code = error.response["Error"]["Code"]
+            if code == "DeploymentLimitExceededException":
                 raise DeploymentLimitExceeded(str(error)) from None
+            if code in _MISSING:
+                raise DeploymentTargetMissing(f"{code}: {application}/{deployment_group}") from None
             raise
         return str(response["deploymentId"])
 

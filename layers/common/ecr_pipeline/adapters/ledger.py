@@ -111,6 +111,20 @@ def _image_key(ecr_repository: str, image_digest: str) -> dict[str, str]:
     return {"pk": f"IMAGE#{ecr_repository}#{image_digest}", "sk": "IMAGE"}
 
 
+def _image_record(ecr_repository: str, image_digest: str, values: dict[str, Any]) -> ImageRecord:
+    return ImageRecord(
+        ecr_repository=ecr_repository,
+        image_digest=image_digest,
+        commit=values.get("commit"),
+        codecommit_repository=values.get("codecommit_repository"),
+        pushed_at=values.get("pushed_at"),
+        repository_uri=values.get("repository_uri"),
+        verdict=values.get("verdict"),
+        verdict_reasons=tuple(values.get("verdict_reasons", [])),
+        scanning=values.get("scanning"),
+    )
+
+
 def _tag_key(ecr_repository: str, tag: str) -> dict[str, str]:
     return {"pk": f"TAG#{ecr_repository}#{tag}", "sk": "TAG"}
 
@@ -198,11 +212,13 @@ class Ledger:
 
     # --- images and verdicts (tag_image) ----------------------------------------------------
 
-    def record_image(self, image: ImageRecord) -> None:
-        """Create or complete the image item; a verdict recorded before it is kept."""
+    def record_image(self, image: ImageRecord) -> ImageRecord:
+        """Create or complete the image item; a verdict recorded before it (a scan that overtook the
+        registration) is kept, and returned with the item."""
         fields = image._replace(verdict=None, scanning=None)._asdict()
         del fields["verdict_reasons"]
-        self._upsert(_image_key(image.ecr_repository, image.image_digest), {"kind": "image", **fields})
+        stored = self._upsert(_image_key(image.ecr_repository, image.image_digest), {"kind": "image", **fields})
+        return _image_record(image.ecr_repository, image.image_digest, stored)
 
     def record_verdict(
         self, ecr_repository: str, image_digest: str, verdict: str, reasons: list[str], scanning: str
@@ -221,19 +237,7 @@ class Ledger:
 
     def get_image(self, ecr_repository: str, image_digest: str) -> ImageRecord | None:
         values = self._get(_image_key(ecr_repository, image_digest))
-        if values is None:
-            return None
-        return ImageRecord(
-            ecr_repository=ecr_repository,
-            image_digest=image_digest,
-            commit=values.get("commit"),
-            codecommit_repository=values.get("codecommit_repository"),
-            pushed_at=values.get("pushed_at"),
-            repository_uri=values.get("repository_uri"),
-            verdict=values.get("verdict"),
-            verdict_reasons=tuple(values.get("verdict_reasons", [])),
-            scanning=values.get("scanning"),
-        )
+        return None if values is None else _image_record(ecr_repository, image_digest, values)
 
     def claim_tag(self, ecr_repository: str, tag: str, image_digest: str, push: PushRecord) -> bool:
         """Give a moving tag to this push's image; False if a newer push already holds it."""
@@ -323,14 +327,16 @@ class Ledger:
         old = response.get("Attributes")
         return True, (from_item(old) if old else None)
 
-    def _upsert(self, key: dict[str, str], values: dict[str, Any]) -> None:
-        """Set the given fields (None ones left alone), creating the item if needed."""
+    def _upsert(self, key: dict[str, str], values: dict[str, Any]) -> dict[str, Any]:
+        """Set the given fields (None ones left alone), creating the item if needed; returns the item."""
         present = {name: value for name, value in values.items() if value is not None}
         attributes = to_item(present)
-        self._client.update_item(
+        response = self._client.update_item(
+            ReturnValues="ALL_NEW",
             TableName=self._table,
             Key=to_item(key),
             UpdateExpression="SET " + ", ".join(f"#{name} = :{name}" for name in present),
             ExpressionAttributeNames={f"#{name}": name for name in present},
             ExpressionAttributeValues={f":{name}": attributes[name] for name in present},
         )
+        return from_item(response.get("Attributes", {}))

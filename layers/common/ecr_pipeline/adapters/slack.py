@@ -6,9 +6,10 @@ level, so the client gets a logger of its own that emits nothing; every error ra
 built from the status and Slack's error code only.
 
 Delivery is at most once. A request that may have reached Slack (a read timeout, a dropped
-connection after sending) is never sent again, since a webhook has no idempotency key:
-connection errors are retried only when the request could not have been sent (URLError),
-rate limits after their Retry-After, and 500/503 (Slack posted nothing).
+connection after sending) is never sent again, since a webhook has no idempotency key: it raises
+`SlackDeliveryAmbiguous`, which is neither a delivery nor a failure to retry (notify keeps it for
+ops, notify/delivery.py). Connection errors are retried only when the request could not have been
+sent (URLError), rate limits after their Retry-After, and 500/503 (Slack posted nothing).
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ import json
 import logging
 import re
 from collections.abc import Callable
+from http.client import HTTPException
 from typing import Any
 from urllib.error import URLError
 
@@ -67,6 +69,10 @@ logging.getLogger("botocore.parsers").addFilter(_RedactSecretValues())
 
 class SlackDeliveryFailed(RuntimeError):
     """Slack did not take the message; it was not posted, so a later retry may send it."""
+
+
+class SlackDeliveryAmbiguous(RuntimeError):
+    """The request went out and no answer came back: Slack may or may not have posted it."""
 
 
 class WebhookSecretInvalid(ValueError):
@@ -143,17 +149,17 @@ class SlackWebhook:
         self._handlers = retry_handlers(interval)
 
     def send(self, payload: dict[str, Any]) -> dict[str, Any]:
-        """Post the payload. Returns {"status": "sent"} or, when Slack may or may not have it,
-        {"status": "unknown"}; raises SlackDeliveryFailed when Slack certainly did not post it."""
+        """Post the payload. Returns {"status": "sent"}; raises SlackDeliveryFailed when Slack certainly
+        did not post it, SlackDeliveryAmbiguous when it may or may not have."""
         url = self._url_source()
         webhook = WebhookClient(url, timeout=self.timeout, logger=_silent, retry_handlers=self._handlers)
         try:
             response = webhook.send_dict(payload)
         except URLError as error:
             raise SlackDeliveryFailed(f"could not reach the Slack webhook: {_reason(error.reason)}") from None
-        except (TimeoutError, ConnectionError, OSError) as error:
+        except (TimeoutError, ConnectionError, OSError, HTTPException) as error:
             # The request went out; whether Slack posted it is unknown. Not sending again keeps it at most once.
-            return {"status": "unknown", "reason": type(error).__name__}
+            raise SlackDeliveryAmbiguous(f"Slack webhook gave no answer: {type(error).__name__}") from None
         except Exception as error:
             # Named by type only: slack_sdk's own messages can carry the URL.
             raise SlackDeliveryFailed(f"Slack webhook call failed: {type(error).__name__}") from None

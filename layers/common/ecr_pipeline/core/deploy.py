@@ -6,6 +6,11 @@ push time (push id breaks ties). The environment item holds the newest candidate
 is "Deployment Skipped" as superseded, so no interleaving of late or repeated events can move
 an environment back to an earlier push.
 
+Trust: an "Image Promoted" deploys only what the ledger backs (core/trust.py): an image the
+pipeline registered whose recorded verdict is PASSED, for the pushes the ledger recorded for its
+commit (their recorded push times, not the event's), at the repository URI tag_image recorded.
+So deploy refuses any digest without a PASSED verdict, whoever moved a tag to it.
+
 A busy deployment group (DeploymentLimitExceededException): the candidate stays in the
 environment item without a deployment id, and a delayed message on the retry queue asks again
 later. The retry deploys only if that candidate is still the newest; a newer one that arrived
@@ -16,7 +21,7 @@ from __future__ import annotations
 
 from typing import Any, NamedTuple
 
-from ecr_pipeline.adapters.codedeploy import CodeDeploy, DeploymentLimitExceeded
+from ecr_pipeline.adapters.codedeploy import CodeDeploy, DeploymentLimitExceeded, DeploymentTargetMissing
 from ecr_pipeline.adapters.deploy_queue import DeployRetryQueue
 from ecr_pipeline.adapters.ecs import Ecs
 from ecr_pipeline.adapters.eventbridge import EventPublisher
@@ -33,6 +38,8 @@ from ecr_pipeline.core.deploy_plan import (
     retry_delay,
     revision_with_image,
 )
+from ecr_pipeline.core.scan_policy import PASSED
+from ecr_pipeline.core.trust import backed_pushes, unbacked
 from ecr_pipeline.events.pipeline import DeploymentQueued, DeploymentSkipped, DeploymentStarted, Place, Subject
 from ecr_pipeline.observability import logger
 from ecr_pipeline.outcomes import DeployStatus, EnvironmentStatus, Outcome
@@ -40,6 +47,10 @@ from ecr_pipeline.records import EnvironmentState, PushRecord, is_same_push
 
 # A busy group is asked again with backoff (deploy_plan.retry_delay) up to this many times: about 24 hours.
 MAX_RETRY_ATTEMPTS = 100
+# A missing CodeDeploy application or group is asked again this many times (it may be being
+# created), then told as a misconfigured target: a permanent error is not retried for a day.
+MAX_MISSING_TARGET_ATTEMPTS = 3
+REASON_BUSY = "a deployment is in progress for the group: this one follows when it is free"
 REASON_SUPERSEDED = "superseded"
 REASON_NO_TARGET = "no deploy target for the promoted refs"
 
@@ -85,12 +96,24 @@ def deploy_promoted(event: PromotedEvent, config: PipelineConfig, services: Depl
     image_config = config.image(subject.ecr_repository)
     if image_config is None or subject.commit is None or subject.image_digest is None:
         return Outcome("ignored", "the ECR repository is not in pipeline.yaml")
-    chosen = candidates(image_config, promoted.pushes)
-    if not chosen:
+    if not any(candidates(image_config, promoted.pushes)):
         logger.info(
             "no deploy target", ecr_repository=subject.ecr_repository, refs=[p.ref_name for p in promoted.pushes]
         )
         return Outcome("ignored", REASON_NO_TARGET)
+    image = services.ledger.get_image(subject.ecr_repository, subject.image_digest)
+    if image is None or image.verdict != PASSED:
+        return unbacked("detail.image_digest", "has no PASSED verdict in the ledger")
+    if image.commit != subject.commit:
+        return unbacked("detail.commit", "is not the commit the ledger registered for this image")
+    recorded = services.ledger.pushes_of_commit(image_config.codecommit_repository, subject.commit)
+    pushes = tuple(backed_pushes(promoted.pushes, recorded))
+    if not pushes:
+        return unbacked("detail.pushes", "names no push the ledger recorded for this commit")
+    chosen = candidates(image_config, pushes)
+    if not chosen:
+        return Outcome("ignored", REASON_NO_TARGET)
+    uri = image.repository_uri or subject.repository_uri or ""
     results = []
     for target, push in chosen:
         candidate = EnvironmentState(
@@ -105,7 +128,7 @@ def deploy_promoted(event: PromotedEvent, config: PipelineConfig, services: Depl
             author=push.author,
             message=push.message,
         )
-        context = _Context(target, push, subject.repository_uri or "")
+        context = _Context(target, push, uri)
         results.append(claim_and_deploy(candidate, context, services))
     return _of_environments("handled", results)
 
@@ -171,6 +194,10 @@ def claim_and_deploy(candidate: EnvironmentState, context: _Context, services: D
             },
         )
     reuse = stored.task_definition_arn if stored is not None and stored.same_push(candidate) else None
+    if reuse:
+        # The claim rewrote the item: keep the revision an earlier try registered, so no later
+        # try registers a second one for the same candidate.
+        services.ledger.update_environment(candidate, task_definition_arn=reuse)
     return start_deployment(candidate, context, reuse, attempt=0, services=services)
 
 
@@ -188,8 +215,12 @@ def retry_pending(request: RetryRequest, config: PipelineConfig, services: Deplo
         return _environment(request, "superseded")
     if state.deployment_id:
         return _environment(request, "already deployed")
+    image = services.ledger.get_image(state.ecr_repository, state.image_digest)
+    if image is None or image.verdict != PASSED or not image.repository_uri:
+        return _environment(request, "dropped", "the candidate's image has no PASSED verdict in the ledger")
     repository = image_config.codecommit_repository if image_config else ""
-    context = _Context(target, state.push(repository), request.repository_uri)
+    # The URI the ledger recorded, not the queue message's.
+    context = _Context(target, state.push(repository), image.repository_uri)
     return start_deployment(state, context, state.task_definition_arn, attempt=request.attempt, services=services)
 
 
@@ -227,6 +258,13 @@ def start_deployment(
         if existing is None:
             return _queue(candidate, context, attempt, services)
         deployment_id = existing  # made by an earlier try of this same candidate
+    except DeploymentTargetMissing as missing:
+        if services.retry_queue is not None and attempt < MAX_MISSING_TARGET_ATTEMPTS:
+            return _queue(candidate, context, attempt, services, reason=f"{missing}: asked again shortly")
+        reason = f"{missing}: the deploy target of pipeline.yaml names no CodeDeploy application and group"
+        _skip(candidate, context, reason, services)
+        logger.error("deploy target missing", environment=candidate.environment, reason=reason)
+        return _environment(candidate, "misconfigured", reason)
 
     services.ledger.update_environment(candidate, deployment_id=deployment_id)
     _announce(
@@ -237,7 +275,7 @@ def start_deployment(
 
 
 def _queue(
-    candidate: EnvironmentState, context: _Context, attempt: int, services: DeployServices
+    candidate: EnvironmentState, context: _Context, attempt: int, services: DeployServices, reason: str = REASON_BUSY
 ) -> EnvironmentOutcome:
     if services.retry_queue is None:
         # No retry queue configured: Lambda's own async retries (and then its dead-letter queue) take over.
@@ -261,7 +299,7 @@ def _queue(
             DeploymentQueued(
                 context.subject(candidate),
                 context.place,
-                reason="a deployment is in progress for the group: this one follows when it is free",
+                reason=reason,
                 retry_in_seconds=delay,
             )
         )

@@ -9,7 +9,7 @@ from typing import Any, NamedTuple
 
 from ecr_pipeline.adapters.deploy_queue import MAX_DELAY_SECONDS
 from ecr_pipeline.config import DeployTarget, ImageConfig
-from ecr_pipeline.events.envelope import MalformedEvent, require_list, require_mapping, require_str
+from ecr_pipeline.events.envelope import MalformedEvent, require_list, require_mapping, require_str, require_time
 from ecr_pipeline.events.pipeline import IMAGE_PROMOTED, ImagePromoted, Received, parse_pipeline_event
 from ecr_pipeline.records import EnvironmentState, PushRecord, is_newer_push
 
@@ -173,12 +173,12 @@ def parse_deploy_event(event: Any) -> DeployMessage:
             prefix = f"Records[{index}].body"
             attempt = message.get("attempt", 0)
             if isinstance(attempt, bool) or not isinstance(attempt, int) or attempt < 0:
-                raise MalformedEvent(f"{prefix}.attempt", f"must be a whole number, got {attempt!r}")
+                raise MalformedEvent(f"{prefix}.attempt", "must be a whole number")
             requests.append(
                 RetryRequest(
                     ecr_repository=require_str(message, "ecr_repository", prefix),
                     environment=require_str(message, "environment", prefix),
-                    push_time=require_str(message, "push_time", prefix),
+                    push_time=require_time(message, "push_time", prefix),
                     push_id=require_str(message, "push_id", prefix),
                     repository_uri=require_str(message, "repository_uri", prefix),
                     attempt=attempt,

@@ -1,6 +1,8 @@
 """scan_check: one code path for basic and enhanced scan events, ending in one "Scan Verdict".
 
-It writes nothing to AWS but its verdict event: tag_image records the verdict and promotes.
+It acts only on images the pipeline registered (the ledger's image item, written by tag_image),
+records the verdict on that item, and then publishes it: tag_image promotes what the ledger says,
+so a "Scan Verdict" that the ledger does not back moves nothing.
 """
 
 from __future__ import annotations
@@ -12,7 +14,7 @@ from ecr_pipeline.adapters.ecr import Ecr, repository_uri
 from ecr_pipeline.adapters.eventbridge import EventPublisher
 from ecr_pipeline.adapters.ledger import Ledger
 from ecr_pipeline.config import PipelineConfig
-from ecr_pipeline.core.naming import commit_of_build_tag
+from ecr_pipeline.core.naming import is_build_tag
 from ecr_pipeline.core.scan_policy import (
     ScanReport,
     evaluate,
@@ -25,6 +27,10 @@ from ecr_pipeline.events.scan import ScanEvent
 from ecr_pipeline.observability import logger
 from ecr_pipeline.outcomes import Outcome, ScanStatus
 
+REASON_BEFORE_REGISTRATION = (
+    "the scan came before tag_image registered the image: its verdict is kept on the image and told at the registration"
+)
+REASON_NOT_REGISTERED = "the image was not registered by the pipeline (pushed by hand or by another tool)"
 REASON_GATE_OFF = "scan gate disabled by configuration: the verdict was given when the image was registered"
 
 
@@ -84,13 +90,24 @@ def check_scan(scan: ScanEvent, config: PipelineConfig, services: ScanServices, 
         logger.info("scan ignored", ecr_repository=scan.ecr_repository, reason=REASON_GATE_OFF)
         return Outcome("ignored", REASON_GATE_OFF)
 
+    image = services.ledger.get_image(scan.ecr_repository, scan.image_digest)
+    registered = image is not None and bool(image.commit)
+    if not registered and not any(is_build_tag(tag) for tag in scan.image_tags):
+        logger.info("scan ignored", ecr_repository=scan.ecr_repository, reason=REASON_NOT_REGISTERED)
+        return Outcome("ignored", REASON_NOT_REGISTERED)
     verdict = evaluate(image_config.scan, read_report(scan, services), today)
-    commit = next((found for found in map(commit_of_build_tag, scan.image_tags) if found), None)
-    if commit is None:
-        image = services.ledger.get_image(scan.ecr_repository, scan.image_digest)
-        commit = image.commit if image else None
-    pushes = services.ledger.pushes_of_commit(image_config.codecommit_repository, commit) if commit else []
-    uri = repository_uri(scan.account, scan.region, scan.ecr_repository)
+    # Recorded before it is told: tag_image promotes only what the ledger holds.
+    services.ledger.record_verdict(
+        scan.ecr_repository, scan.image_digest, verdict.verdict, list(verdict.reasons), verdict.scanning
+    )
+    if image is None or not image.commit:
+        # ECR's push and scan events arrive in either order: tag_image tells this verdict when it
+        # registers the build push (the verdict on the item is kept by the registration).
+        logger.info("scan before registration", ecr_repository=scan.ecr_repository, verdict=verdict.verdict)
+        return Outcome("decided", REASON_BEFORE_REGISTRATION, facts={"verdict": verdict.verdict})
+    commit = image.commit
+    pushes = services.ledger.pushes_of_commit(image_config.codecommit_repository, commit)
+    uri = image.repository_uri or repository_uri(scan.account, scan.region, scan.ecr_repository)
     subject = Subject.of_image(
         pushes, image_config.codecommit_repository, commit, scan.ecr_repository, scan.image_digest, uri
     )

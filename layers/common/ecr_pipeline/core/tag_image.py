@@ -2,8 +2,10 @@
 
 Three inputs, one function each:
 - an ECR PUSH of a build tag: `register_image` (ledger, "Image Registered", make sure a scan runs);
-- a "Scan Verdict": `apply_verdict` (ledger; PASSED promotes every ref recorded for the commit);
+- a "Scan Verdict": `apply_verdict` (PASSED in the ledger promotes every ref recorded for the commit);
 - a "Promotion Requested" (a ref pushed on a commit whose image exists): `promote_requested`.
+Both act only as far as the ledger backs them (core/trust.py): the verdict scan_check recorded for
+the digest, the image tag_image registered, the pushes start_build recorded.
 Tags go on with put_image of the stored manifest; moving tags never go back to an older push
 (each is claimed in the ledger with a newer-push condition first).
 """
@@ -12,15 +14,16 @@ from __future__ import annotations
 
 from typing import Any, NamedTuple
 
-from ecr_pipeline.adapters.ecr import Ecr, ImageManifest, TagConflict, repository_uri
+from ecr_pipeline.adapters.ecr import Ecr, ImageNotFound, TagConflict, repository_uri
 from ecr_pipeline.adapters.eventbridge import EventPublisher
 from ecr_pipeline.adapters.ledger import Ledger
 from ecr_pipeline.config import ImageConfig, PipelineConfig
 from ecr_pipeline.core.naming import commit_of_build_tag
-from ecr_pipeline.core.scan_policy import PASSED, gate_disabled_verdict
+from ecr_pipeline.core.scan_policy import PASSED, VERDICTS, Verdict, gate_disabled_verdict
 from ecr_pipeline.core.tagging import REASON_UNCONFIGURED, action_ignore_reason, promotion_tags
+from ecr_pipeline.core.trust import backed_pushes, unbacked
 from ecr_pipeline.events.ecr import IMAGE_ACTION, ImageAction, parse_image_action
-from ecr_pipeline.events.envelope import MalformedEvent, require_mapping
+from ecr_pipeline.events.envelope import MalformedEvent, require_mapping, require_str
 from ecr_pipeline.events.pipeline import (
     PROMOTION_REQUESTED,
     SCAN_VERDICT,
@@ -76,7 +79,7 @@ class PromotionOutcome:
 def parse_tag_image_event(event: Any) -> TagImageEvent:
     """The typed form of any event tag_image subscribes to."""
     body = require_mapping(event, "event")
-    detail_type = body.get("detail-type")
+    detail_type = require_str(body, "detail-type", "")  # bounded and cleaned before it is shown
     if detail_type == IMAGE_ACTION:
         return parse_image_action(body)
     if detail_type == SCAN_VERDICT:
@@ -167,7 +170,7 @@ def register_image(action: ImageAction, config: PipelineConfig, services: TagSer
         return Outcome("ignored", reason)
 
     uri = repository_uri(action.account, action.region, action.ecr_repository)
-    services.ledger.record_image(
+    stored = services.ledger.record_image(
         ImageRecord(
             ecr_repository=action.ecr_repository,
             image_digest=action.image_digest,
@@ -183,7 +186,15 @@ def register_image(action: ImageAction, config: PipelineConfig, services: TagSer
     scan = ensure_scan(image_config, action.image_digest, services)
     services.publisher.publish(ImageRegistered(subject, tuple(pushes), pushed_at=action.time, scan=scan))
     if not image_config.scan.gate:
-        services.publisher.publish(ScanVerdict(subject, gate_disabled_verdict(), pushes=tuple(pushes)))
+        verdict = gate_disabled_verdict()
+        services.ledger.record_verdict(
+            action.ecr_repository, action.image_digest, verdict.verdict, list(verdict.reasons), verdict.scanning
+        )
+        services.publisher.publish(ScanVerdict(subject, verdict, pushes=tuple(pushes)))
+    elif stored.verdict in VERDICTS:
+        # The scan overtook this registration: scan_check kept its verdict on the item; told now.
+        kept = Verdict(stored.verdict, stored.verdict_reasons, stored.scanning or image_config.scan.scanning)
+        services.publisher.publish(ScanVerdict(subject, kept, pushes=tuple(pushes)))
     logger.info("image registered", ecr_repository=action.ecr_repository, commit=commit, scan=scan)
     return Outcome("registered", facts={"image_digest": action.image_digest, "commit": commit, "scan": scan})
 
@@ -209,23 +220,29 @@ def ensure_scan(image_config: ImageConfig, image_digest: str, services: TagServi
 def apply_verdict(
     event: VerdictEvent, verdict: ScanVerdict, config: PipelineConfig, services: TagServices
 ) -> Outcome[TagStatus]:
-    subject, decided = verdict.subject, verdict.verdict
+    subject, told = verdict.subject, verdict.verdict
     image_config = config.image(subject.ecr_repository)
     digest = subject.image_digest
     if image_config is None or digest is None:
         return Outcome("ignored", REASON_UNCONFIGURED)
-    services.ledger.record_verdict(
-        subject.ecr_repository, digest, decided.verdict, list(decided.reasons), decided.scanning
-    )
-    if not decided.passed:
-        logger.info("image blocked: no promotion", ecr_repository=subject.ecr_repository, reasons=decided.reasons)
-        return Outcome("blocked", facts={"reasons": list(decided.reasons)})
-    commit = subject.commit or _commit_of(subject.ecr_repository, digest, services)
-    if commit is None:
+    image = services.ledger.get_image(subject.ecr_repository, digest)
+    if image is None or image.verdict is None:
+        return unbacked("detail.verdict", "is not recorded in the ledger for this image")
+    if image.verdict != told.verdict:
+        return unbacked("detail.verdict", f"is {told.verdict}, but the ledger holds {image.verdict} for this image")
+    if image.verdict != PASSED:
+        logger.info("image blocked: no promotion", ecr_repository=subject.ecr_repository, reasons=image.verdict_reasons)
+        return Outcome("blocked", facts={"reasons": list(image.verdict_reasons)})
+    if not image.commit:
         return Outcome("ignored", "no build tag on the image: its commit is unknown")
-    pushes = services.ledger.pushes_of_commit(image_config.codecommit_repository, commit)
-    uri = repository_uri(event.account, event.region, subject.ecr_repository)
-    outcome = promote(config, image_config, digest, commit, uri, pushes, list(decided.reasons), services)
+    pushes = services.ledger.pushes_of_commit(image_config.codecommit_repository, image.commit)
+    uri = image.repository_uri or repository_uri(event.account, event.region, subject.ecr_repository)
+    try:
+        outcome = promote(
+            config, image_config, digest, image.commit, uri, pushes, list(image.verdict_reasons), services
+        )
+    except ImageNotFound as gone:
+        return _image_gone(gone)
     return outcome.result()
 
 
@@ -243,25 +260,24 @@ def promote_requested(
         state = "no verdict yet" if image is None or image.verdict is None else f"verdict {image.verdict}"
         logger.info("promotion waits for a PASSED verdict", image_digest=digest, state=state)
         return Outcome("waiting", state)
-    outcome = promote(
-        config,
-        image_config,
-        digest,
-        push.commit,
-        repository_uri(event.account, event.region, subject.ecr_repository),
-        [push],
-        list(image.verdict_reasons),
-        services,
-    )
+    if image.commit != push.commit:
+        return unbacked("detail.image_digest", f"is not the image the ledger registered for commit {push.commit}")
+    recorded = services.ledger.pushes_of_commit(image_config.codecommit_repository, push.commit)
+    backed = backed_pushes([push], recorded)
+    if not backed:
+        return unbacked("detail.push_id", "is not a push the ledger recorded for this commit")
+    uri = image.repository_uri or repository_uri(event.account, event.region, subject.ecr_repository)
+    try:
+        outcome = promote(config, image_config, digest, push.commit, uri, backed, list(image.verdict_reasons), services)
+    except ImageNotFound as gone:
+        return _image_gone(gone)
     return outcome.result()
 
 
-def _commit_of(ecr_repository: str, image_digest: str, services: TagServices) -> str | None:
-    image = services.ledger.get_image(ecr_repository, image_digest)
-    if image is not None and image.commit:
-        return image.commit
-    commits = (commit_of_build_tag(tag) for tag in services.ecr.image_tags(ecr_repository, image_digest))
-    return next((commit for commit in commits if commit), None)
+def _image_gone(gone: ImageNotFound) -> Outcome[TagStatus]:
+    """The image was deleted from ECR before its promotion: nothing to tag, nothing claimed, no retry."""
+    logger.warning("image deleted before its promotion", reason=str(gone))
+    return Outcome("image deleted", f"the image is no longer in ECR: {gone}")
 
 
 def plan_tags(config: PipelineConfig, image_config: ImageConfig, pushes: list[PushRecord]) -> dict[str, PushRecord]:
@@ -291,7 +307,8 @@ def promote(
         return outcome
     ecr_repository = image_config.ecr_repository
     plan = plan_tags(config, image_config, pushes)
-    manifest: ImageManifest | None = None
+    # Read before any tag is claimed: an image deleted meanwhile leaves no claim behind.
+    manifest = services.ecr.get_manifest(ecr_repository, image_digest)
     pushes_kept: dict[str, PushRecord] = {push.push_id: push for push in pushes}
     pushes_with_tags: set[str] = set()
     for tag, push in plan.items():
@@ -299,7 +316,6 @@ def promote(
             outcome.superseded.append(tag)
             continue
         pushes_with_tags.add(push.push_id)
-        manifest = manifest or services.ecr.get_manifest(ecr_repository, image_digest)
         try:
             added = services.ecr.put_tag(ecr_repository, image_digest, tag, manifest)
         except TagConflict as conflict:

@@ -7,15 +7,28 @@ SOURCE_BRANCH, SOURCE_URL.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from types import MappingProxyType
 from typing import Any, NamedTuple
 
-from ecr_pipeline.events.envelope import Envelope, MalformedEvent, require_mapping, require_str
+from ecr_pipeline.events.envelope import (
+    MAX_FIELD,
+    Envelope,
+    MalformedEvent,
+    check_arn,
+    require_mapping,
+    require_match,
+    require_str,
+)
+from ecr_pipeline.text import clean, cut
 
 BUILD_STATE_CHANGE = "CodeBuild Build State Change"
 SOURCE = "aws.codebuild"
 FINAL_STATUSES = ("SUCCEEDED", "FAILED", "STOPPED", "FAULT", "TIMED_OUT")
+PROJECT_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{1,254}")
+# What a failed phase's context is told in: CodeBuild's own messages are a line or two.
+CONTEXT_LIMIT = 1000
 
 
 class FailedPhase(NamedTuple):
@@ -57,8 +70,9 @@ def _environment_variables(info: dict[str, Any]) -> dict[str, str]:
         entry = require_mapping(variable, f"detail.additional-information.environment.environment-variables[{index}]")
         name, value = entry.get("name"), entry.get("value")
         # Secrets (PARAMETER_STORE, SECRETS_MANAGER) carry a reference, never a value worth telling.
-        if isinstance(name, str) and isinstance(value, str) and entry.get("type", "PLAINTEXT") == "PLAINTEXT":
-            values[name] = value
+        told = entry.get("type", "PLAINTEXT") == "PLAINTEXT"
+        if told and isinstance(name, str) and isinstance(value, str) and max(len(name), len(value)) <= MAX_FIELD:
+            values[clean(name, multiline=False)] = clean(value, multiline=False)
     return values
 
 
@@ -71,14 +85,29 @@ def _failed_phase(info: dict[str, Any]) -> FailedPhase | None:
             continue
         status = phase.get("phase-status")
         if status in ("FAILED", "FAULT", "TIMED_OUT", "CLIENT_ERROR"):
-            contexts = [str(text) for text in phase.get("phase-context") or [] if text]
-            return FailedPhase(str(phase.get("phase-type") or ""), str(status), "; ".join(contexts))
+            raw_contexts = phase.get("phase-context")
+            contexts = (
+                [str(text)[:CONTEXT_LIMIT] for text in raw_contexts or [] if text]
+                if isinstance(raw_contexts, list)
+                else []
+            )
+            context = cut(clean("; ".join(contexts), multiline=False), CONTEXT_LIMIT)
+            return FailedPhase(_text(phase, "phase-type"), str(status), context)
     return None
 
 
 def _text(container: dict[str, Any], key: str) -> str:
+    """A text field told as is (a link, a version): cleaned, and left out when it is too long to be one."""
     value = container.get(key)
-    return value if isinstance(value, str) else ""
+    return clean(value, multiline=False) if isinstance(value, str) and len(value) <= MAX_FIELD else ""
+
+
+def _build_arn(detail: dict[str, Any]) -> str:
+    build_arn = require_str(detail, "build-id", "detail")
+    _, region, account, resource = check_arn(build_arn, "detail.build-id", "codebuild")
+    if not region or not account or not resource.startswith("build/"):
+        raise MalformedEvent("detail.build-id", f"must be a CodeBuild build ARN, got {build_arn[:80]!r}")
+    return build_arn
 
 
 def parse_build_state_change(envelope: Envelope) -> BuildStateChange:
@@ -99,8 +128,8 @@ def parse_build_state_change(envelope: Envelope) -> BuildStateChange:
         region=envelope.region,
         account=envelope.account,
         status=status,
-        project=require_str(detail, "project-name", "detail"),
-        build_arn=require_str(detail, "build-id", "detail"),
+        project=require_match(detail, "project-name", "detail", PROJECT_NAME, "a CodeBuild project name"),
+        build_arn=_build_arn(detail),
         source_version=_text(info, "source-version"),
         source_location=_text(source, "location"),
         logs_link=_text(logs, "deep-link"),

@@ -4,9 +4,18 @@ from __future__ import annotations
 
 from typing import NamedTuple
 
-from ecr_pipeline.events.envelope import MalformedEvent, optional_str, parse_envelope, require_str
+from ecr_pipeline.events.envelope import (
+    IMAGE_DIGEST,
+    IMAGE_TAG,
+    MalformedEvent,
+    parse_envelope,
+    require_ecr_repository,
+    require_match,
+    require_str,
+)
 
 IMAGE_ACTION = "ECR Image Action"
+DIGEST_SHAPE = "sha256: and 64 lowercase hex digits"
 
 
 class ImageAction(NamedTuple):
@@ -33,9 +42,11 @@ def parse_image_action(event: object) -> ImageAction:
         time=envelope.time,
         region=envelope.region,
         account=envelope.account,
-        ecr_repository=require_str(detail, "repository-name", "detail"),
-        image_digest=require_str(detail, "image-digest", "detail"),
+        ecr_repository=require_ecr_repository(detail, "repository-name", "detail"),
+        image_digest=require_match(detail, "image-digest", "detail", IMAGE_DIGEST, DIGEST_SHAPE),
         action_type=require_str(detail, "action-type", "detail"),
         result=require_str(detail, "result", "detail"),
-        image_tag=optional_str(detail, "image-tag", "detail"),
+        image_tag=None
+        if detail.get("image-tag") is None
+        else require_match(detail, "image-tag", "detail", IMAGE_TAG, "an ECR image tag"),
     )

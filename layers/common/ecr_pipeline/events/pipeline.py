@@ -35,6 +35,7 @@ from ecr_pipeline.events.envelope import (
 )
 from ecr_pipeline.notify.model import Finding
 from ecr_pipeline.records import PushRecord, newest_push
+from ecr_pipeline.text import commit_line, cut, only_text, person
 
 BUILD_STARTED = "Build Started"
 BUILD_SKIPPED = "Build Skipped"
@@ -48,6 +49,9 @@ DEPLOYMENT_SKIPPED = "Deployment Skipped"
 DEPLOYMENT_QUEUED = "Deployment Queued"
 
 Detail = dict[str, Any]
+# Bounds of what a verdict carries: scan_check writes 5 top findings; a finding field is short text.
+_MAX_LISTED = 100
+_FIELD_LIMIT = 1000
 
 
 class Subject(NamedTuple):
@@ -255,8 +259,8 @@ def push_from_detail(detail: Mapping[str, Any], prefix: str) -> PushRecord:
         commit=require_str(fields, "commit", prefix),
         push_time=require_time(fields, "push_time", prefix),
         push_id=require_str(fields, "push_id", prefix),
-        author=str(fields.get("author") or ""),
-        message=str(fields.get("message") or ""),
+        author=person(only_text(fields.get("author"))),
+        message=commit_line(only_text(fields.get("message"))),
     )
 
 
@@ -283,13 +287,18 @@ def _verdict(fields: Detail) -> Verdict:
     if verdict not in VERDICTS:
         raise MalformedEvent("detail.verdict", f"must be PASSED or BLOCKED, got {verdict!r}")
     findings = []
-    for index, raw in enumerate(fields.get("top_findings") or []):
+    listed = fields.get("top_findings") or []
+    if not isinstance(listed, list) or len(listed) > _MAX_LISTED:
+        raise MalformedEvent("detail.top_findings", f"must be a list of at most {_MAX_LISTED} findings")
+    for index, raw in enumerate(listed):
         finding = require_mapping(raw, f"detail.top_findings[{index}]")
-        found = {key: str(finding.get(key) or "") for key in Finding._fields}
+        found = {key: cut(only_text(finding.get(key)), _FIELD_LIMIT) for key in Finding._fields}
         findings.append(Finding(**{**found, "id": require_str(finding, "id", f"detail.top_findings[{index}]")}))
     allowlisted = fields.get("allowlisted") or []
     if not isinstance(allowlisted, list) or not all(isinstance(entry, dict) for entry in allowlisted):
         raise MalformedEvent("detail.allowlisted", "must be a list of objects")
+    if len(allowlisted) > _MAX_LISTED:
+        raise MalformedEvent("detail.allowlisted", f"must list at most {_MAX_LISTED} entries")
     return Verdict(
         verdict=verdict,
         reasons=strings(fields, "reasons"),
@@ -297,7 +306,9 @@ def _verdict(fields: Detail) -> Verdict:
         counts=counts(fields, "counts"),
         raw_counts=counts(fields, "raw_counts"),
         top_findings=tuple(findings),
-        allowlisted=tuple({str(k): str(v) for k, v in entry.items()} for entry in allowlisted),
+        allowlisted=tuple(
+            {str(k): cut(only_text(v), _FIELD_LIMIT) for k, v in entry.items()} for entry in allowlisted[:_MAX_LISTED]
+        ),
     )
 
 

@@ -7,14 +7,33 @@ Differences the parser absorbs: the enhanced event names the repository by ARN a
 
 from __future__ import annotations
 
+import re
 from typing import Any, Literal, NamedTuple
 
-from ecr_pipeline.events.envelope import MalformedEvent, parse_envelope, require_mapping, require_str
+from ecr_pipeline.events.ecr import DIGEST_SHAPE
+from ecr_pipeline.events.envelope import (
+    ECR_REPOSITORY,
+    IMAGE_DIGEST,
+    IMAGE_TAG,
+    MAX_FIELD,
+    MalformedEvent,
+    check_arn,
+    parse_envelope,
+    require_mapping,
+    require_match,
+)
 
 BASIC_SCAN = "ECR Image Scan"
 ENHANCED_SCAN = "Inspector2 Scan"
 Scanning = Literal["basic", "enhanced"]
-_REPOSITORY_ARN_MARK = ":repository/"
+_REPOSITORY_ARN_MARK = "repository/"
+# More tags than one image can have (ECR allows 1,000 per image): a bound, not ECR's rule.
+MAX_TAGS = 1000
+
+
+_NAME_OR_ARN = re.compile(r"\S{2,2048}")
+_STATUS = re.compile(r"[A-Z][A-Z_]{0,63}")
+_SEVERITY = re.compile(r"[A-Za-z_]{1,64}")
 
 
 class ScanEvent(NamedTuple):
@@ -32,11 +51,14 @@ class ScanEvent(NamedTuple):
 
 def repository_name(value: str) -> str:
     """`demo-app` from either `demo-app` or `arn:aws:ecr:<region>:<account>:repository/demo-app`."""
+    field = "detail.repository-name"
     if value.startswith("arn:"):
-        _, mark, name = value.partition(_REPOSITORY_ARN_MARK)
-        if not mark or not name:
-            raise MalformedEvent("detail.repository-name", f"is not an ECR repository ARN: {value!r}")
-        return name
+        _, region, account, resource = check_arn(value, field, "ecr")
+        if not region or not account or not resource.startswith(_REPOSITORY_ARN_MARK):
+            raise MalformedEvent(field, f"is not an ECR repository ARN: {value[:80]!r}")
+        value = resource.removeprefix(_REPOSITORY_ARN_MARK)
+    if not (ECR_REPOSITORY.fullmatch(value) and 2 <= len(value) <= 256):
+        raise MalformedEvent(field, f"must be an ECR repository name or ARN, got {value[:80]!r}")
     return value
 
 
@@ -49,9 +71,12 @@ def _counts(detail: dict[str, Any]) -> dict[str, int]:
     for severity, count in counts.items():
         if severity == "TOTAL":
             continue
-        if isinstance(count, bool) or not isinstance(count, int) or count < 0:
-            raise MalformedEvent(f"detail.finding-severity-counts.{severity}", f"must be a count, got {count!r}")
-        result[str(severity).upper()] = count
+        if isinstance(count, bool) or not isinstance(count, int) or not 0 <= count < 2**53:
+            shown = repr(count)[:80] if not isinstance(count, int) else "out of range"
+            raise MalformedEvent(f"detail.finding-severity-counts.{severity}", f"must be a count, got {shown}")
+        if not _SEVERITY.fullmatch(severity):
+            raise MalformedEvent("detail.finding-severity-counts", "must be keyed by severity names")
+        result[severity.upper()] = count
     return result
 
 
@@ -59,8 +84,11 @@ def _tags(detail: dict[str, Any]) -> tuple[str, ...]:
     raw = detail.get("image-tags")
     if raw is None:
         return ()
-    if not isinstance(raw, list) or not all(isinstance(tag, str) for tag in raw):
-        raise MalformedEvent("detail.image-tags", "must be a list of strings")
+    if not isinstance(raw, list) or len(raw) > MAX_TAGS:
+        raise MalformedEvent("detail.image-tags", f"must be a list of at most {MAX_TAGS} tags")
+    for index, tag in enumerate(raw):
+        if not isinstance(tag, str) or len(tag) > MAX_FIELD or not IMAGE_TAG.fullmatch(tag):
+            raise MalformedEvent(f"detail.image-tags[{index}]", "must be an ECR image tag")
     return tuple(raw)
 
 
@@ -82,9 +110,9 @@ def parse_scan_event(event: object) -> ScanEvent:
         region=envelope.region,
         account=envelope.account,
         scanning=scanning,
-        ecr_repository=repository_name(require_str(detail, "repository-name", "detail")),
-        image_digest=require_str(detail, "image-digest", "detail"),
+        ecr_repository=repository_name(require_match(detail, "repository-name", "detail", _NAME_OR_ARN, "a name")),
+        image_digest=require_match(detail, "image-digest", "detail", IMAGE_DIGEST, DIGEST_SHAPE),
         image_tags=_tags(detail),
-        scan_status=require_str(detail, "scan-status", "detail"),
+        scan_status=require_match(detail, "scan-status", "detail", _STATUS, "a scan status (capitals and _)"),
         severity_counts=_counts(detail),
     )

@@ -7,14 +7,24 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping
-from typing import Any, Protocol
+from typing import Any, NamedTuple, Protocol
 
 from ecr_pipeline.config import PipelineConfig
 from ecr_pipeline.events import codebuild, codedeploy
 from ecr_pipeline.events.codebuild import BuildStateChange, parse_build_state_change
 from ecr_pipeline.events.codedeploy import DeploymentStateChange, parse_deployment_state_change
 from ecr_pipeline.events.envelope import Envelope, MalformedEvent, parse_envelope
-from ecr_pipeline.notify.delivery import Channel, DeliverOnce, Delivery, deliver, run_directly
+from ecr_pipeline.events.pipeline import CONTRACT, Record, parse_pipeline_event
+from ecr_pipeline.notify.delivery import (
+    Channel,
+    DeliverOnce,
+    Delivery,
+    DeliveryAmbiguous,
+    Keeper,
+    deliver,
+    run_directly,
+)
+from ecr_pipeline.notify.facts import build_fact, deployment_fact, pipeline_fact
 from ecr_pipeline.notify.model import Message
 from ecr_pipeline.notify.readers import read_build_source
 from ecr_pipeline.notify.render.chatbot import render_chatbot
@@ -35,11 +45,21 @@ from ecr_pipeline.records import BuildRecord, EnvironmentState, PushRecord
 DEFAULT_ROUTES: dict[str, tuple[str, ...]] = {"sns": ("all",)}
 CHANNEL_ORDER = ("sns", "slack")
 
-Notification = Envelope | BuildStateChange | DeploymentStateChange
+
+class PipelineEvent(NamedTuple):
+    """One of the pipeline's own events: its envelope, and its record as the event contract reads it."""
+
+    envelope: Envelope
+    record: Record
+
+
+Notification = PipelineEvent | BuildStateChange | DeploymentStateChange
 
 
 def parse_notification(event: Any) -> Notification:
-    """The typed event: CodeBuild and CodeDeploy state changes, or one of the pipeline's own events."""
+    """The typed event: CodeBuild and CodeDeploy state changes, or one of the pipeline's own events,
+    read strictly by the event contract (events/pipeline.py), so a malformed one is rejected before
+    anything is sent, with the field at fault."""
     envelope = parse_envelope(event)
     if envelope.source == codebuild.SOURCE:
         return parse_build_state_change(envelope)
@@ -47,7 +67,16 @@ def parse_notification(event: Any) -> Notification:
         return parse_deployment_state_change(envelope)
     if envelope.detail_type not in PIPELINE_EVENTS:
         raise MalformedEvent("detail-type", f"is not an event notify tells ({', '.join(PIPELINE_EVENTS)})")
-    return envelope
+    return PipelineEvent(envelope, parse_pipeline_event(event, CONTRACT[envelope.detail_type]).record)
+
+
+def fact_of(notification: Notification) -> str:
+    """What the event tells, whichever event id carried it: the key of its delivery (notify/facts.py)."""
+    if isinstance(notification, BuildStateChange):
+        return build_fact(notification)
+    if isinstance(notification, DeploymentStateChange):
+        return deployment_fact(notification)
+    return pipeline_fact(notification.envelope.detail_type, notification.record)
 
 
 class LedgerReader(Protocol):
@@ -94,7 +123,7 @@ def to_message(
         if facts is None:
             return None
         return message_from_deployment(notification, deployed_facts(notification, facts, ledger), stage)
-    return message_from_pipeline_event(notification, stage)
+    return message_from_pipeline_event(notification.envelope, stage)
 
 
 def channels_for(message: Message, routes: Mapping[str, tuple[str, ...]], available: set[str]) -> list[str]:
@@ -152,9 +181,16 @@ class SnsChannel:
         self.topic = topic
         self.name = name
 
-    def send(self, message: Message) -> dict[str, Any]:
+    def render(self, message: Message) -> dict[str, Any]:
+        return {
+            "subject": email_subject(message),
+            "message": sns_payload(message),
+            "attributes": message_attributes(message),
+        }
+
+    def post(self, rendered: dict[str, Any]) -> dict[str, Any]:
         message_id = self.topic.publish(
-            subject=email_subject(message), message=sns_payload(message), attributes=message_attributes(message)
+            subject=rendered["subject"], message=rendered["message"], attributes=rendered["attributes"]
         )
         return {"message_id": message_id}
 
@@ -166,12 +202,21 @@ class SlackChannel:
         self.webhook = webhook
         self.name = name
 
-    def send(self, message: Message) -> dict[str, Any]:
-        return self.webhook.send(render_slack(message))
+    def render(self, message: Message) -> dict[str, Any]:
+        return render_slack(message)
+
+    def post(self, rendered: dict[str, Any]) -> dict[str, Any]:
+        # Imported here: slack_sdk is loaded only where Slack is configured (functions/notify/app.py).
+        from ecr_pipeline.adapters.slack import SlackDeliveryAmbiguous
+
+        try:
+            return self.webhook.send(rendered)
+        except SlackDeliveryAmbiguous as error:
+            raise DeliveryAmbiguous(str(error)) from None
 
 
 class Notifier:
-    __slots__ = ("channels", "config", "ledger", "once", "stage")
+    __slots__ = ("channels", "config", "keeper", "ledger", "once", "stage")
 
     def __init__(
         self,
@@ -180,12 +225,14 @@ class Notifier:
         channels: dict[str, Channel],
         once: DeliverOnce = run_directly,
         stage: str = "",
+        keeper: Keeper | None = None,
     ) -> None:
         self.config = config
         self.ledger = ledger
         self.channels = channels
         self.once = once
         self.stage = stage
+        self.keeper = keeper
 
     def notify(self, notification: Notification) -> Delivery | None:
         """Tell one event on the channels its repository routes it to.
@@ -197,4 +244,5 @@ class Notifier:
         if message is None:
             return None
         chosen = channels_for(message, routes_for(message, self.config), set(self.channels))
-        return deliver(message, [self.channels[name] for name in chosen], self.once)
+        channels = [self.channels[name] for name in chosen]
+        return deliver(message, channels, self.once, self.keeper, fact_of(notification))

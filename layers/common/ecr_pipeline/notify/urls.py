@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from urllib.parse import quote
+import re
+from urllib.parse import quote, urlsplit
 
 
 def _console(region: str) -> str:
@@ -34,3 +35,25 @@ def ecr_repository_url(region: str, account: str, ecr_repository: str) -> str:
 
 def deployment_url(region: str, deployment_id: str) -> str:
     return f"{_console(region)}/codesuite/codedeploy/deployments/{quote(deployment_id)}?region={region}"
+
+
+# Links in messages go to the AWS console only: an event (a forged one included) cannot point a
+# reader's click anywhere else. pipeline.yaml names no other host today.
+_CONSOLE_HOST = re.compile(r"(?:[a-z0-9-]{1,63}\.)?console\.aws\.amazon\.com")
+_UNSAFE_IN_URL = re.compile(r"[\s<>|\\\"'`\x00-\x1f\x7f]")
+
+
+def is_console_url(url: str, extra_hosts: frozenset[str] = frozenset()) -> bool:
+    """Whether `url` is an https link to the AWS console (or one of `extra_hosts`), safe to render as a link."""
+    if not url.startswith("https://") or _UNSAFE_IN_URL.search(url):
+        return False
+    try:
+        parts = urlsplit(url)
+        port = parts.port
+    except ValueError:
+        return False
+    # userinfo ("https://console.aws.amazon.com@evil.example/") and ports are never part of a console link.
+    if parts.username is not None or parts.password is not None or port is not None:
+        return False
+    host = parts.netloc.lower()
+    return bool(_CONSOLE_HOST.fullmatch(host)) or host in extra_hosts

@@ -2,6 +2,10 @@
 
 Published to the SNS topic, a Chatbot subscribed to it posts this to Slack or Microsoft Teams
 with no webhook. The schema is version 1.0 with `source: custom`; texts are kept short.
+
+Chatbot posts the markdown as it is, so every text is escaped as the Slack rendering escapes it
+(`<!channel>`, `<@U123>` and `<url|label>` arrive as text, not as mentions or links), and a next
+step links only to the AWS console (notify/urls.py).
 """
 
 from __future__ import annotations
@@ -10,6 +14,8 @@ from typing import Any
 
 from ecr_pipeline.notify.model import Message, display_time
 from ecr_pipeline.notify.render.fit import fit, fit_lines
+from ecr_pipeline.notify.render.slack import escape
+from ecr_pipeline.notify.urls import is_console_url
 from ecr_pipeline.notify.words import NO_FIX, TOP_FINDINGS_TITLE, reasons_title, title
 
 TITLE = 250
@@ -47,24 +53,26 @@ def _description(message: Message) -> str:
         ("Scanning", message.scanning),
         *message.facts,
     ]
-    lines = [f"*{label}:* {fit(value, 500)}" for label, value in rows if value]
+    lines = [f"*{escape(label)}:* {fit(value, 500, escape=escape)}" for label, value in rows if value]
     if message.note:
-        lines.append(fit(message.note, 1000))
+        lines.append(fit(message.note, 1000, escape=escape))
     if message.counts:
-        lines.append("*Findings:* " + ", ".join(f"{severity} {count}" for severity, count in message.counts))
+        counts = ", ".join(f"{severity} {count}" for severity, count in message.counts)
+        lines.append("*Findings:* " + escape(counts))
     if message.findings:
         findings = (
             fit(
                 f"• {finding.id} {finding.severity} {finding.package} "
                 + (f"fixed in {finding.fixed_in}" if finding.fixed_in else NO_FIX),
                 300,
+                escape=escape,
             )
             for finding in message.findings
         )
         lines.extend([f"*{TOP_FINDINGS_TITLE}:*", fit_lines(findings, 3000)])
     if message.reasons:
         lines.append(f"*{reasons_title(message)}:*")
-        lines.append(fit_lines((fit(f"• {reason}", 500) for reason in message.reasons), 2000))
+        lines.append(fit_lines((fit(f"• {reason}", 500, escape=escape) for reason in message.reasons), 2000))
     return fit("\n".join(lines), DESCRIPTION)
 
 
@@ -72,6 +80,7 @@ def render_chatbot(message: Message) -> dict[str, Any]:
     about = message.ecr_repository or message.repository
     heading = f"{EMOJI.get(message.status, '🔔')} {message.headline}" + (f": {about}" if about else "")
     keywords = [message.status, message.repository, message.ref, message.environment]
+    links = [link for link in message.links if is_console_url(link.url)]
     origin = f"ecr-pipeline {message.stage}".strip()
     return {
         "version": "1.0",
@@ -79,15 +88,15 @@ def render_chatbot(message: Message) -> dict[str, Any]:
         "id": message.event_id,
         "content": {
             "textType": "client-markdown",
-            "title": fit(heading, TITLE),
+            "title": fit(heading, TITLE, escape=escape),
             "description": _description(message),
-            "nextSteps": [fit(f"{link.label}: {link.url}", NEXT_STEP) for link in message.links[:NEXT_STEPS]],
-            "keywords": [fit(word, KEYWORD) for word in dict.fromkeys(keywords) if word][:KEYWORDS],
+            "nextSteps": [fit(f"{escape(link.label)}: {link.url}", NEXT_STEP) for link in links[:NEXT_STEPS]],
+            "keywords": [fit(word, KEYWORD, escape=escape) for word in dict.fromkeys(keywords) if word][:KEYWORDS],
         },
         "metadata": {
             # Updates about one deployment, or one commit, land in one chat thread.
             "threadId": fit(message.deployment_id or message.commit or message.event_id, 128),
-            "summary": fit(title(message), SUMMARY),
+            "summary": fit(title(message), SUMMARY, escape=escape),
             "eventType": f"{message.event}.{message.status.lower()}",
             "additionalContext": {
                 "origin": origin,

@@ -3,7 +3,8 @@
 Slack rejects a payload over its limits, so every text is fitted here: header text at most
 150 characters, section text 3000, a field 2000, at most 10 fields in a section, 50 blocks,
 button text 75 and button URL 3000. Text from events (commit messages, branch names, reasons)
-is escaped for mrkdwn, so it can neither mention @channel nor forge a link.
+is escaped for mrkdwn, so it can neither mention @channel nor forge a link; a link that is not
+to the AWS console (notify/urls.py) is shown as its label only.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from typing import Any
 
 from ecr_pipeline.notify.model import Finding, Message, display_time
 from ecr_pipeline.notify.render.fit import fit, fit_lines
+from ecr_pipeline.notify.urls import is_console_url
 from ecr_pipeline.notify.words import FINDINGS_TITLE, NO_FINDINGS, NO_FIX, TOP_FINDINGS_TITLE, reasons_title, title
 
 HEADER_TEXT = 150
@@ -51,8 +53,8 @@ def _code(text: str, limit: int) -> str:
 
 
 def _link(url: str, label: str) -> str:
-    """A mrkdwn link, or the escaped label alone when the URL could break the link syntax."""
-    if url.startswith("https://") and not any(char in url for char in "<>| \n") and len(url) <= BUTTON_URL:
+    """A mrkdwn link, or the escaped label alone when the URL is not the console's or could break the syntax."""
+    if is_console_url(url) and len(url) <= BUTTON_URL:
         return f"<{url}|{escape(label.replace('|', '/'))}>"
     return escape(label)
 
@@ -147,8 +149,8 @@ def _verdict_blocks(message: Message) -> list[dict[str, Any]]:
 def _actions(message: Message) -> dict[str, Any] | None:
     buttons = []
     for index, link in enumerate(message.links):
-        if len(link.url) > BUTTON_URL or not link.url.startswith("https://"):
-            continue  # a link Slack would refuse is left out rather than failing the message
+        if len(link.url) > BUTTON_URL or not is_console_url(link.url):
+            continue  # a link Slack would refuse, or one off the console, is left out rather than followed
         buttons.append(
             {
                 "type": "button",

@@ -10,6 +10,7 @@ import unicodedata
 
 from ecr_pipeline.notify.model import Finding, Message, display_time
 from ecr_pipeline.notify.render.fit import fit, fit_lines
+from ecr_pipeline.notify.urls import is_console_url
 from ecr_pipeline.notify.words import FINDINGS_TITLE, NO_FINDINGS, NO_FIX, TOP_FINDINGS_TITLE, reasons_title, title
 
 SUBJECT = 99
@@ -39,7 +40,7 @@ def _finding(finding: Finding) -> str:
         text += f" {finding.package}"
     text += f", fixed in {finding.fixed_in}" if finding.fixed_in else f", {NO_FIX}"
     text = fit(text, VALUE)
-    return f"{text}\n    {finding.url}" if finding.url.startswith("https://") else text
+    return f"{text}\n    {finding.url}" if is_console_url(finding.url) else text
 
 
 def render_text(message: Message) -> str:
@@ -78,9 +79,10 @@ def render_text(message: Message) -> str:
         lines.append(f"{reasons_title(message)}:")
         reasons = (f"  - {fit(reason, VALUE)}" for reason in message.reasons)
         lines.append(fit_lines(reasons, 4000, more="  ... and {count} more"))
-    if message.links:
+    links = [link for link in message.links if is_console_url(link.url)]
+    if links:
         lines.extend(["", "Links:"])
-        lines.extend(f"  {link.label}: {link.url}" for link in message.links)
+        lines.extend(f"  {link.label}: {link.url}" for link in links)
     origin = f"ecr-pipeline {message.stage}".strip()
     lines.extend(["", "--", f"{origin} | {display_time(message.time)} | event {message.event_id}"])
     return fit("\n".join(lines), BODY)
