@@ -236,3 +236,13 @@ def test_an_author_with_surrogates_and_controls_is_cleaned_and_cut() -> None:
     assert commit.message == "Fix\ufffd it"
     assert len(commit.author) == AUTHOR_LIMIT and commit.author.startswith("Ada\ufffd[31m")
     json.dumps(commit._asdict(), ensure_ascii=False).encode("utf-8")
+
+
+def test_an_inspector_event_naming_another_accounts_repository_is_rejected() -> None:
+    event = load_event("inspector2_scan_initial")
+    event["detail"]["repository-name"] = "arn:aws:ecr:us-east-1:999999999999:repository/demo-app"
+
+    with pytest.raises(MalformedEvent) as raised:
+        parse_scan_event(event)
+
+    assert raised.value.field == "detail.repository-name"

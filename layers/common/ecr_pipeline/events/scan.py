@@ -49,13 +49,16 @@ class ScanEvent(NamedTuple):
     severity_counts: dict[str, int]  # without TOTAL; a severity with no findings may be absent
 
 
-def repository_name(value: str) -> str:
-    """`demo-app` from either `demo-app` or `arn:aws:ecr:<region>:<account>:repository/demo-app`."""
+def repository_name(value: str, home: tuple[str, str] | None = None) -> str:
+    """`demo-app` from either `demo-app` or `arn:aws:ecr:<region>:<account>:repository/demo-app`;
+    with `home` (the event's region and account), an ARN of another account or region is refused."""
     field = "detail.repository-name"
     if value.startswith("arn:"):
         _, region, account, resource = check_arn(value, field, "ecr")
         if not region or not account or not resource.startswith(_REPOSITORY_ARN_MARK):
             raise MalformedEvent(field, f"is not an ECR repository ARN: {value[:80]!r}")
+        if home is not None and (region, account) != home:
+            raise MalformedEvent(field, "names a repository of another account or region than the event's")
         value = resource.removeprefix(_REPOSITORY_ARN_MARK)
     if not (ECR_REPOSITORY.fullmatch(value) and 2 <= len(value) <= 256):
         raise MalformedEvent(field, f"must be an ECR repository name or ARN, got {value[:80]!r}")
@@ -110,7 +113,10 @@ def parse_scan_event(event: object) -> ScanEvent:
         region=envelope.region,
         account=envelope.account,
         scanning=scanning,
-        ecr_repository=repository_name(require_match(detail, "repository-name", "detail", _NAME_OR_ARN, "a name")),
+        ecr_repository=repository_name(
+            require_match(detail, "repository-name", "detail", _NAME_OR_ARN, "a name"),
+            (envelope.region, envelope.account),
+        ),
         image_digest=require_match(detail, "image-digest", "detail", IMAGE_DIGEST, DIGEST_SHAPE),
         image_tags=_tags(detail),
         scan_status=require_match(detail, "scan-status", "detail", _STATUS, "a scan status (capitals and _)"),
