@@ -146,23 +146,34 @@ def test_redelivered_promotion_deploys_once(aws: str, monkeypatch: pytest.Monkey
 
 
 def busy_group(deploy: Function, then_free: bool = False) -> Stubber:
+    """The group busy with another push's deployment on the first try (which looks for no earlier
+    deployment of its own: there can be none), and free on the next when `then_free`."""
     stubber = Stubber(deploy.app.services.codedeploy._client)
     stubber.add_client_error(
         "create_deployment",
         service_error_code="DeploymentLimitExceededException",
         service_message="The deployment group demo-app-dev has an active deployment",
     )
-    stubber.add_response(
-        "list_deployments",
-        {"deployments": ["d-OTHER"]},
-        {"applicationName": "demo-app", "deploymentGroupName": "demo-app-dev", "includeOnlyStatuses": ANY},
-    )
-    stubber.add_response(
-        "batch_get_deployments", {"deploymentsInfo": [{"deploymentId": "d-OTHER", "description": "another push"}]}
-    )
     if then_free:
         stubber.add_response("create_deployment", {"deploymentId": "d-NEWEST"})
     return stubber
+
+
+def busy_with(stubber: Stubber, description: str, retry_attempts: int = 0) -> None:
+    """The group busy, and the lookup of its active deployments finding one with `description`."""
+    stubber.add_client_error(
+        "create_deployment",
+        service_error_code="DeploymentLimitExceededException",
+        response_meta={"RetryAttempts": retry_attempts},
+    )
+    stubber.add_response(
+        "list_deployments",
+        {"deployments": ["d-MINE"]},
+        {"applicationName": "demo-app", "deploymentGroupName": "demo-app-dev", "includeOnlyStatuses": ANY},
+    )
+    stubber.add_response(
+        "batch_get_deployments", {"deploymentsInfo": [{"deploymentId": "d-MINE", "description": description}]}
+    )
 
 
 def retry_queue(monkeypatch: pytest.MonkeyPatch) -> str:
@@ -194,6 +205,7 @@ def test_busy_group_queues_the_candidate_with_a_delay_and_says_so(aws: str, monk
         result = deploy.invoke(promoted())
 
     assert result["environments"][0]["status"] == "queued"
+    assert "codedeploy:ListDeployments" not in deploy.calls  # a first try has no deployment to find
     (message,) = sent
     assert message["QueueUrl"] == url and message["DelaySeconds"] == 30
     assert json.loads(message["MessageBody"])["attempt"] == 1
@@ -261,24 +273,61 @@ def test_queued_older_candidate_never_overtakes_a_newer_one(aws: str, monkeypatc
     assert deploy.detail_types() == ["Deployment Queued", "Deployment Started"]
 
 
-def test_busy_group_running_this_very_candidate_counts_as_started(aws: str, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_retry_finding_the_group_busy_with_its_own_deployment_counts_it_as_started(
+    aws: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Given a first try that failed at create_deployment (its request may still have gone through)
     retry_queue(monkeypatch)
     deploy = load_function("deploy", monkeypatch)
     event = promoted()
     push_id = event["detail"]["pushes"][0]["push_id"]
     stubber = Stubber(deploy.app.services.codedeploy._client)
-    stubber.add_client_error("create_deployment", service_error_code="DeploymentLimitExceededException")
-    stubber.add_response("list_deployments", {"deployments": ["d-MINE"]})
-    stubber.add_response(
-        "batch_get_deployments",
-        {"deploymentsInfo": [{"deploymentId": "d-MINE", "description": f"ecr-pipeline [dev {push_id}] main"}]},
-    )
+    stubber.add_client_error("create_deployment", service_error_code="InternalFailure", http_status_code=500)
+    busy_with(stubber, f"ecr-pipeline [dev {push_id}] main")
+
+    # When Lambda's retry finds the group busy with a deployment carrying this candidate's marker
+    with stubber:
+        with pytest.raises(Exception, match="InternalFailure"):
+            deploy.invoke(event)
+        result = deploy.invoke(event)
+
+    # Then that deployment is this candidate's: started, not queued, not created twice
+    assert result["environments"][0]["deployment_id"] == "d-MINE"
+    assert deploy.detail_types() == ["Deployment Started"]
+    stubber.assert_no_pending_responses()
+
+
+def test_a_first_try_sent_twice_by_botocore_looks_for_its_own_deployment(
+    aws: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Given a create_deployment whose first send went through unseen and whose resend found the group busy
+    retry_queue(monkeypatch)
+    deploy = load_function("deploy", monkeypatch)
+    event = promoted()
+    push_id = event["detail"]["pushes"][0]["push_id"]
+    stubber = Stubber(deploy.app.services.codedeploy._client)
+    busy_with(stubber, f"ecr-pipeline [dev {push_id}] main", retry_attempts=1)
 
     with stubber:
         result = deploy.invoke(event)
 
     assert result["environments"][0]["deployment_id"] == "d-MINE"
     assert deploy.detail_types() == ["Deployment Started"]
+
+
+def test_a_first_try_on_a_busy_group_does_not_look_for_an_earlier_deployment(
+    aws: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    retry_queue(monkeypatch)
+    deploy = load_function("deploy", monkeypatch)
+
+    with busy_group(deploy) as stubber:
+        result = deploy.invoke(promoted())
+
+    assert result["environments"][0]["status"] == "queued"
+    assert "codedeploy:ListDeployments" not in deploy.calls
+    assert "codedeploy:BatchGetDeployments" not in deploy.calls
+    stubber.assert_no_pending_responses()
 
 
 def test_busy_group_without_a_retry_queue_raises_for_lambdas_async_retry(
@@ -431,3 +480,60 @@ def test_a_missing_deployment_group_is_asked_again_a_bounded_number_of_times(
 
     assert statuses == ["queued", "queued", "queued", "misconfigured"]
     assert deploy.calls["ecs:RegisterTaskDefinition"] == 1 and sent == []
+
+
+# --- events: one PutEvents per handled event, none for a failed one ---------------------------------
+
+
+def two_environments(tmp_path: Any) -> Any:
+    """dev and staging, both deployed from main (on the one moto service and group)."""
+    from tests.integration.image_flow_world import write_config
+
+    base = {
+        "ref": "main",
+        "cluster": "demo-cluster",
+        "service": "demo-app-dev",
+        "container_name": "web",
+        "container_port": 8080,
+        "codedeploy_application": "demo-app",
+        "deployment_group": "demo-app-dev",
+        "task_role": "demo-app-task",
+        "execution_role": "demo-app-task-execution",
+    }
+    return write_config(tmp_path, {"deploy": [{**base, "environment": "dev"}, {**base, "environment": "staging"}]})
+
+
+def test_the_events_of_every_environment_go_out_in_one_call(
+    aws: str, monkeypatch: pytest.MonkeyPatch, tmp_path: Any
+) -> None:
+    deploy = load_function("deploy", monkeypatch, two_environments(tmp_path))
+
+    result = deploy.invoke(promoted())
+
+    assert [environment["status"] for environment in result["environments"]] == ["started", "started"]
+    assert [started["environment"] for started in deploy.details("Deployment Started")] == ["dev", "staging"]
+    assert deploy.calls["events:PutEvents"] == 1
+
+
+def test_a_failure_in_one_environment_sends_nothing_and_the_retry_announces_each_once(
+    aws: str, monkeypatch: pytest.MonkeyPatch, tmp_path: Any
+) -> None:
+    # Given dev deployed and staging failing at create_deployment within one event
+    deploy = load_function("deploy", monkeypatch, two_environments(tmp_path))
+    event = promoted()
+    stubber = Stubber(deploy.app.services.codedeploy._client)
+    stubber.add_response("create_deployment", {"deploymentId": "d-DEV"})
+    stubber.add_client_error("create_deployment", service_error_code="ThrottlingException", http_status_code=400)
+    stubber.add_response("create_deployment", {"deploymentId": "d-STAGING"})
+
+    with stubber:
+        with pytest.raises(Exception, match="ThrottlingException"):
+            deploy.invoke(event)
+        # Then nothing was told, since Lambda's retry tells it
+        assert deploy.published == []
+        retried = deploy.invoke(event)
+
+    assert [environment["status"] for environment in retried["environments"]] == ["already deployed", "started"]
+    started = {detail["environment"]: detail["deployment_id"] for detail in deploy.details("Deployment Started")}
+    assert started == {"dev": "d-DEV", "staging": "d-STAGING"}
+    assert len(deploy.published) == 2

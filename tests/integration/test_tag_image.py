@@ -10,6 +10,7 @@ import pytest
 from botocore.stub import ANY, Stubber
 from moto import mock_aws
 
+from ecr_pipeline.adapters.ecr import SCAN_SETTING_TTL_SECONDS
 from ecr_pipeline.adapters.ledger import Ledger
 from ecr_pipeline.core.naming import build_tag
 from tests.events import load_event
@@ -113,6 +114,31 @@ def test_repository_with_scan_on_push_starts_no_scan(aws: None, monkeypatch: pyt
     result = tag_image.invoke(push_event(digest))
 
     assert result["scan"] == "scan on push" and tag_image.calls["ecr:StartImageScan"] == 0
+
+
+def test_the_scan_on_push_setting_is_asked_once_per_repository_until_it_may_have_changed(
+    aws: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Given a warm tag_image whose clock the test moves
+    make_repository(scan_on_push=True)
+    digests = [put_build_image(commit) for commit in ("1" * 40, "2" * 40, "3" * 40)]
+    tag_image = load_function("tag_image", monkeypatch)
+    now = [1000.0]
+    tag_image.app.services.ecr._clock = lambda: now[0]
+
+    # When ops turn scan-on-push off between two pushes a minute apart, and a third comes later
+    first = tag_image.invoke(push_event(digests[0], build_tag("1" * 40)))
+    boto3.client("ecr").put_image_scanning_configuration(
+        repositoryName="demo-app", imageScanningConfiguration={"scanOnPush": False}
+    )
+    now[0] += 60
+    second = tag_image.invoke(push_event(digests[1], build_tag("2" * 40)))
+    now[0] += SCAN_SETTING_TTL_SECONDS
+    third = tag_image.invoke(push_event(digests[2], build_tag("3" * 40)))
+
+    # Then the second reuses the answer, and the third asks again and starts its scan
+    assert [result["scan"] for result in (first, second, third)] == ["scan on push", "scan on push", "scan started"]
+    assert tag_image.calls["ecr:DescribeRepositories"] == 2
 
 
 def test_daily_scan_limit_is_an_expected_outcome_not_a_crash(aws: None, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -337,6 +363,7 @@ def test_immutable_tag_held_by_another_image_is_a_reported_failure_not_a_retry(
     assert failed["tag"] == "1" and failed["holder_digest"] == "sha256:" + "9" * 64
     assert "cannot be overwritten" in failed["reason"]
     assert tag_image.details("Image Promoted")[0]["failed_tags"] == ["1"]
+    assert tag_image.calls["events:PutEvents"] == 1  # both events of the verdict in one call
 
 
 def test_immutable_repository_reports_the_conflict_from_moto(aws: None, monkeypatch: pytest.MonkeyPatch) -> None:

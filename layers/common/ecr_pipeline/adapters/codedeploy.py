@@ -14,7 +14,15 @@ ACTIVE_STATUSES = ("Created", "Queued", "InProgress", "Baking", "Ready")
 
 
 class DeploymentLimitExceeded(RuntimeError):
-    """The deployment group already has a deployment in progress."""
+    """The deployment group already has a deployment in progress.
+
+    `retried`: botocore sent the request more than once (after a timeout or a 5xx), so the busy
+    group may be busy with the deployment an earlier send of this very call created.
+    """
+
+    def __init__(self, message: str, retried: bool = False) -> None:
+        super().__init__(message)
+        self.retried = retried
 
 
 class DeploymentTargetMissing(LookupError):
@@ -47,7 +55,8 @@ class CodeDeploy:
         except ClientError as error:
             code = error.response["Error"]["Code"]
             if code == "DeploymentLimitExceededException":
-                raise DeploymentLimitExceeded(str(error)) from None
+                attempts = error.response.get("ResponseMetadata", {}).get("RetryAttempts") or 0
+                raise DeploymentLimitExceeded(str(error), retried=attempts > 0) from None
             if code in _MISSING:
                 raise DeploymentTargetMissing(f"{code}: {application}/{deployment_group}") from None
             raise

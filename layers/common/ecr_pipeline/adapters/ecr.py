@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import time
+from collections.abc import Callable, Mapping
 from types import MappingProxyType
 from typing import Any, NamedTuple
 
@@ -17,6 +18,10 @@ MANIFEST_MEDIA_TYPES = (
     "application/vnd.oci.image.manifest.v1+json",
     "application/vnd.oci.image.index.v1+json",
 )
+# How long a repository's scan-on-push answer is reused within one process. Ops may change the
+# setting at any time (it is not the configuration's to decide), so it is asked again after this;
+# a push within that window of a change is handled as before the change.
+SCAN_SETTING_TTL_SECONDS = 300.0
 
 
 class ImageNotFound(LookupError):
@@ -48,8 +53,11 @@ class ScanFindings(NamedTuple):
 
 
 class Ecr:
-    def __init__(self, ecr_client: Any = None) -> None:
+    def __init__(self, ecr_client: Any = None, clock: Callable[[], float] = time.monotonic) -> None:
         self._client = ecr_client or client("ecr")
+        self._clock = clock
+        # repository name -> (when asked, scanOnPush)
+        self._scan_on_push: dict[str, tuple[float, bool]] = {}
 
     def find_image_digest(self, repository: str, tag: str) -> str | None:
         """The digest of the image tagged `tag`, or None if there is no such image."""
@@ -65,10 +73,17 @@ class Ecr:
     # --- tag_image: registering, scanning and retagging images ----------------------------
 
     def scan_on_push(self, repository: str) -> bool:
-        """Whether the repository scans every pushed image itself (basic scanning)."""
+        """Whether the repository scans every pushed image itself (basic scanning); asked at most
+        once per SCAN_SETTING_TTL_SECONDS per repository."""
+        now = self._clock()
+        known = self._scan_on_push.get(repository)
+        if known is not None and now - known[0] < SCAN_SETTING_TTL_SECONDS:
+            return known[1]
         response = self._client.describe_repositories(repositoryNames=[repository])
         config = response["repositories"][0].get("imageScanningConfiguration", {})
-        return bool(config.get("scanOnPush"))
+        scans = bool(config.get("scanOnPush"))
+        self._scan_on_push[repository] = (now, scans)
+        return scans
 
     def start_scan(self, repository: str, image_digest: str) -> bool:
         """Start a basic scan; False when ECR refuses because the image was scanned today already."""

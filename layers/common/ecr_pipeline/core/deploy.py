@@ -74,9 +74,11 @@ EnvironmentOutcome = Outcome[EnvironmentStatus]
 
 
 def handle(message: DeployMessage, config: PipelineConfig, services: DeployServices) -> Outcome[DeployStatus]:
-    if isinstance(message, list):
-        return _of_environments("retried", [retry_pending(request, config, services) for request in message])
-    return deploy_promoted(message, config, services)
+    # The events of every environment (and every retry message) go out together, in one call.
+    with services.publisher.batch():
+        if isinstance(message, list):
+            return _of_environments("retried", [retry_pending(request, config, services) for request in message])
+        return deploy_promoted(message, config, services)
 
 
 def _of_environments(status: DeployStatus, environments: list[EnvironmentOutcome]) -> Outcome[DeployStatus]:
@@ -193,12 +195,16 @@ def claim_and_deploy(candidate: EnvironmentState, context: _Context, services: D
                 "push_time": newer.push_time if newer else None,
             },
         )
-    reuse = stored.task_definition_arn if stored is not None and stored.same_push(candidate) else None
+    # Re-claimed (the item held this very push): an earlier try may have created its deployment.
+    # Otherwise none can exist: only a try holding the claim creates one, and the item never goes
+    # back to an older push, so no earlier try of this candidate ever held it.
+    reclaimed = stored is not None and stored.same_push(candidate)
+    reuse = stored.task_definition_arn if stored is not None and reclaimed else None
     if reuse:
         # The claim rewrote the item: keep the revision an earlier try registered, so no later
         # try registers a second one for the same candidate.
         services.ledger.update_environment(candidate, task_definition_arn=reuse)
-    return start_deployment(candidate, context, reuse, attempt=0, services=services)
+    return start_deployment(candidate, context, reuse, attempt=0, services=services, earlier_try=reclaimed)
 
 
 def retry_pending(request: RetryRequest, config: PipelineConfig, services: DeployServices) -> EnvironmentOutcome:
@@ -221,7 +227,9 @@ def retry_pending(request: RetryRequest, config: PipelineConfig, services: Deplo
     repository = image_config.codecommit_repository if image_config else ""
     # The URI the ledger recorded, not the queue message's.
     context = _Context(target, state.push(repository), image.repository_uri)
-    return start_deployment(state, context, state.task_definition_arn, attempt=request.attempt, services=services)
+    return start_deployment(
+        state, context, state.task_definition_arn, attempt=request.attempt, services=services, earlier_try=True
+    )
 
 
 def start_deployment(
@@ -230,7 +238,10 @@ def start_deployment(
     task_definition_arn: str | None,
     attempt: int,
     services: DeployServices,
+    earlier_try: bool,
 ) -> EnvironmentOutcome:
+    """`earlier_try`: an earlier try of this candidate held the environment and may have created
+    its deployment, so a busy group is checked for it."""
     target = context.target
     image = pinned_image(context.repository_uri, candidate.image_digest)
     if task_definition_arn is None:
@@ -251,9 +262,12 @@ def start_deployment(
             appspec(task_definition_arn, target.container_name, target.container_port),
             description[:512],
         )
-    except DeploymentLimitExceeded:
-        existing = services.codedeploy.find_active_deployment(
-            target.codedeploy_application, target.deployment_group, marker
+    except DeploymentLimitExceeded as busy:
+        # busy.retried: botocore sent this call twice, and the first send may have created it.
+        existing = (
+            services.codedeploy.find_active_deployment(target.codedeploy_application, target.deployment_group, marker)
+            if earlier_try or busy.retried
+            else None
         )
         if existing is None:
             return _queue(candidate, context, attempt, services)

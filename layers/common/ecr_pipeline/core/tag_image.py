@@ -136,11 +136,13 @@ def skip_reason(message: TagImageEvent, config: PipelineConfig) -> str | None:
 
 
 def handle(message: TagImageEvent, config: PipelineConfig, services: TagServices) -> Outcome[TagStatus]:
-    if isinstance(message, ImageAction):
-        return register_image(message, config, services)
-    if isinstance(message.record, ScanVerdict):
-        return apply_verdict(message, message.record, config, services)
-    return promote_requested(message, message.record, config, services)
+    # Everything one event publishes (registered and verdict; failed tags and promoted) in one call.
+    with services.publisher.batch():
+        if isinstance(message, ImageAction):
+            return register_image(message, config, services)
+        if isinstance(message.record, ScanVerdict):
+            return apply_verdict(message, message.record, config, services)
+        return promote_requested(message, message.record, config, services)
 
 
 def image_subject(
