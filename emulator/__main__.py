@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import sys
 import time
@@ -14,27 +15,38 @@ from emulator.core import DEFAULT_CONFIG, DEFAULT_TEMPLATE, REPO_ROOT, Emulator,
 from emulator.output import Printer
 from emulator.report import build_report, print_summary
 from emulator.scenario import ScenarioError, ScenarioRunner, load_scenario
-from emulator.template import TemplateError
+from emulator.template import TemplateError, check_parameter_overrides
 
 DEMO_SCENARIO = Path(__file__).resolve().parent / "scenarios" / "demo.yaml"
 DEMO_REPORT = REPO_ROOT / "reports" / "demo-report.json"
 
 
 def run_scenario(scenario_path: Path, options: Options, report_path: Path | None = None) -> dict[str, Any]:
-    """Run a scenario from start to finish and return its report (also written to `report_path`)."""
+    """Run a scenario from start to finish and return its report (also written to `report_path`).
+
+    The template's parameters are the scenario's `parameters`, then the options' (the command line wins)."""
     started = time.monotonic()
     scenario = load_scenario(scenario_path)
+    parameters = check_parameter_overrides(options.template, {**scenario.parameters, **options.parameters})
     options.printer.line(f"Scenario {scenario.name}: {scenario.description}".rstrip(": "))
-    with Emulator(options) as emulator:
+    with Emulator(dataclasses.replace(options, parameters=parameters)) as emulator:
         runner = ScenarioRunner(emulator, scenario)
         runner.run()
         report = build_report(emulator, scenario.name, time.monotonic() - started)
+        report["options"]["parameters"] = parameters
         report["checks"] = [check.as_dict() for check in runner.check(report)]
         if report_path is not None:
             report_path.parent.mkdir(parents=True, exist_ok=True)
             report_path.write_text(json.dumps(report, indent=2, default=str), encoding="utf-8")
         print_summary(emulator, report, str(report_path) if report_path else None)
     return report
+
+
+def _parameter(text: str) -> tuple[str, str]:
+    name, equals, value = text.partition("=")
+    if not equals or not name.strip():
+        raise argparse.ArgumentTypeError(f"{text!r} is not Key=Value")
+    return name.strip(), value
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -58,6 +70,14 @@ def _parser() -> argparse.ArgumentParser:
         default="enforce",
         help="enforce (default): refuse a call the template's policies do not allow, as AWS does;"
         " report: let it through and only report it (for exploring). Either way a gap fails the run",
+    )
+    run.add_argument(
+        "--parameter",
+        type=_parameter,
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="a template parameter's value for the run (repeatable); wins over the scenario's `parameters`",
     )
     run.add_argument(
         "--work-dir",
@@ -88,6 +108,7 @@ def main(argv: list[str] | None = None) -> int:
             work_dir=arguments.work_dir,
             printer=Printer(enabled=True, events=not arguments.quiet),
             permissions=arguments.permissions,
+            parameters=dict(arguments.parameter),
         )
     try:
         result = run_scenario(scenario, options, report)

@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import ClientError
 
-from emulator.codecommit import GitError
+from emulator.codecommit import GitError, GitRepository
 from emulator.front import ApiError
 from emulator.iam import Request, Statement, denial_message, is_allowed, policy_statements, principal_arn
 from emulator.template import ACCOUNT_ID, REGION, Template, build_role_id, build_role_policies, role_name
@@ -178,6 +178,20 @@ def image_manifest(repository: str, commit: str, dockerfile: bytes) -> str:
     )
 
 
+def dockerfile_at(repository: GitRepository, commit: str, path: str) -> bytes | None:
+    """The Dockerfile a build of `commit` reads (`DOCKERFILE`, from the source root), or None."""
+    try:
+        return repository.blob_at(commit, path or "Dockerfile")
+    except GitError:
+        return None
+
+
+def commit_manifest(repository: GitRepository, commit: str, ecr_repository: str, dockerfile_path: str) -> str | None:
+    """The manifest a build of `commit` pushes to `ecr_repository`; None when the commit lacks the Dockerfile."""
+    dockerfile = dockerfile_at(repository, commit, dockerfile_path)
+    return None if dockerfile is None else image_manifest(ecr_repository, commit, dockerfile)
+
+
 class BuildSteps:
     """What a build does once provisioned, as the build role: clone, log in, build, push."""
 
@@ -234,10 +248,7 @@ class BuildSteps:
             return f"aws ecr get-login-password: AccessDeniedException: {refusal}"
         build.phase = "BUILD"
         dockerfile_path = build.variable("DOCKERFILE") or "Dockerfile"
-        try:
-            dockerfile = repository.blob_at(build.resolved_commit, dockerfile_path)
-        except GitError:
-            dockerfile = None
+        dockerfile = dockerfile_at(repository, build.resolved_commit, dockerfile_path)
         if dockerfile is None:
             return f"docker build: {dockerfile_path} not found in {build.resolved_commit[:12]}"
         instructions = [

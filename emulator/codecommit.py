@@ -12,7 +12,7 @@ import base64
 import os
 import subprocess
 import uuid
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -48,6 +48,17 @@ class RefUpdate:
         if self.new == NULL_COMMIT:
             return "referenceDeleted"
         return "referenceCreated" if self.old == NULL_COMMIT else "referenceUpdated"
+
+
+@dataclass(frozen=True)
+class CommitSpec:
+    """One commit to make: the files it writes (text or bytes), the paths it deletes, message, author, date."""
+
+    files: Mapping[str, str | bytes]
+    deletions: tuple[str, ...]
+    message: str
+    author: tuple[str, str]  # (name, email)
+    date: str  # "<epoch> <zone>", as git takes it
 
 
 class GitError(RuntimeError):
@@ -125,6 +136,15 @@ class GitRepository:
         start_from: str | None = None,
     ) -> tuple[str, list[RefUpdate]]:
         """Commit the files on `branch` (created from `start_from` or the default branch) and push it."""
+        commits, updates = self.commits_and_push(
+            branch, [CommitSpec(files, tuple(deletions), message, author, date)], start_from
+        )
+        return commits[-1], updates
+
+    def commits_and_push(
+        self, branch: str, commits: Sequence[CommitSpec], start_from: str | None = None
+    ) -> tuple[list[str], list[RefUpdate]]:
+        """Make the commits one after another on `branch`, then push them all with one `git push`."""
         head = self.branch_head(branch)
         base = head or (self.branch_head(start_from) if start_from else None) or self.branch_head(self.default_branch)
         _git(self.work, "fetch", "--quiet", "origin")
@@ -132,31 +152,53 @@ class GitRepository:
             _git(self.work, "checkout", "--quiet", "--force", "-B", branch, base)
         else:
             _git(self.work, "checkout", "--quiet", "--orphan", branch)
-        for path, content in files.items():
+        made = [self._commit(spec) for spec in commits]
+        _git(self.work, "push", "--quiet", "origin", f"HEAD:refs/heads/{branch}")
+        return made, self._take_pushes()
+
+    def _commit(self, spec: CommitSpec) -> str:
+        for path, content in spec.files.items():
             target = self.work / path
             target.parent.mkdir(parents=True, exist_ok=True)
             if isinstance(content, bytes):
                 target.write_bytes(content)
             else:
                 target.write_text(content, encoding="utf-8")
-        for path in deletions:
+        for path in spec.deletions:
             _git(self.work, "rm", "--quiet", "-r", "--ignore-unmatch", "--", path)
         _git(self.work, "add", "--all")
-        name, email = author
+        name, email = spec.author
         identity = {
             "GIT_AUTHOR_NAME": name,
             "GIT_AUTHOR_EMAIL": email,
             "GIT_COMMITTER_NAME": name,
             "GIT_COMMITTER_EMAIL": email,
-            "GIT_AUTHOR_DATE": date,
-            "GIT_COMMITTER_DATE": date,
+            "GIT_AUTHOR_DATE": spec.date,
+            "GIT_COMMITTER_DATE": spec.date,
         }
-        _git(
-            self.work, "commit", "--quiet", "--allow-empty", "--no-verify", "-F", "-", env=identity, text_input=message
-        )
-        commit = _git(self.work, "rev-parse", "HEAD").strip()
-        _git(self.work, "push", "--quiet", "origin", f"HEAD:refs/heads/{branch}")
-        return commit, self._take_pushes()
+        commit_command = ("commit", "--quiet", "--allow-empty", "--no-verify", "-F", "-")
+        _git(self.work, *commit_command, env=identity, text_input=spec.message)
+        return _git(self.work, "rev-parse", "HEAD").strip()
+
+    def move_branch(self, branch: str, target: str) -> tuple[str, bool, list[RefUpdate]]:
+        """Point `branch` at `target` (a branch, tag or commit id) with a real push, forced unless a fast-forward.
+
+        Returns the commit, whether the push was forced and the refs it moved (none when already there).
+        """
+        commit = self.resolve(target)
+        head = self.branch_head(branch)
+        forced = head is not None and not self.is_ancestor(head, commit)
+        _git(self.work, "fetch", "--quiet", "origin", commit)
+        force = ["--force"] if forced else []
+        _git(self.work, "push", "--quiet", *force, "origin", f"{commit}:refs/heads/{branch}")
+        return commit, forced, self._take_pushes()
+
+    def is_ancestor(self, ancestor: str, descendant: str) -> bool:
+        try:
+            _git(self.bare, "merge-base", "--is-ancestor", ancestor, descendant)
+        except GitError:
+            return False
+        return True
 
     def push_tag(self, tag: str, target: str) -> tuple[str, list[RefUpdate]]:
         """Push a lightweight git tag on `target` (a branch name or a commit id)."""

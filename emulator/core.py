@@ -71,6 +71,9 @@ class Options:
     stack_name: str = STACK_NAME
     # enforce: a call the caller's policies do not allow is refused, as AWS refuses it; report: let through.
     permissions: Literal["enforce", "report"] = "enforce"
+    # Template parameter values over the template's defaults (`--parameter`, a scenario's `parameters`),
+    # checked by emulator.template.check_parameter_overrides.
+    parameters: dict[str, str] = field(default_factory=dict)
 
 
 class Emulator:
@@ -148,7 +151,9 @@ class Emulator:
         secret_arn = self.aws("secretsmanager", direct=True).create_secret(
             Name=SLACK_SECRET_NAME, SecretString=self.slack.url, Description="Slack incoming webhook (emulated)"
         )["ARN"]
-        self.template = stack_template(self.options.template, self.config, secret_arn, self.options.stack_name)
+        self.template = stack_template(
+            self.options.template, self.config, secret_arn, self.options.stack_name, self.options.parameters
+        )
         self.permissions.template = self.template
         layer_dirs = layer_overlays(self.template, self.work_dir, self.options.config)
         specs = {logical_id: with_layers(spec, layer_dirs) for logical_id, spec in self.template.functions.items()}

@@ -63,6 +63,8 @@ class EcrEvents:
         self._runtime = runtime
         self.scanning = scanning  # ECR repository -> "basic" (scan on push), "enhanced" or "off"
         self.by_commit: dict[str, ScanResult] = {}
+        # Images pushed by hand (a scenario's push_image) with no build tag: digest -> the commit they were made like.
+        self.commit_of_digest: dict[str, str] = {}
         self.next_results: list[ScanResult] = []
         self._scanned: set[tuple[str, str]] = set()
         self.scans: list[dict[str, Any]] = []
@@ -137,7 +139,8 @@ class EcrEvents:
             0
         ].get("imageTags", [])
         # The build tag (`sha-<commit>`) says which commit's findings the scenario chose.
-        commit = next((found for found in map(commit_of_build_tag, [tag, *tags]) if found), tag)
+        commit = next((found for found in map(commit_of_build_tag, [tag, *tags]) if found), None)
+        commit = commit or self.commit_of_digest.get(digest, tag)
         result = self.result_for(commit)
         self._store_findings(repository, digest, tags, result, scanning)
         counts = result.counts()

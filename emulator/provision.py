@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 import shutil
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -26,9 +26,12 @@ from emulator.template import ACCOUNT_ID, REGION, FunctionSpec, Template, load_t
 INBOX_QUEUE = "emulator-sns-inbox"
 
 
-def stack_template(path: Path, config: PipelineConfig, secret_arn: str, stack_name: str) -> Template:
-    """The template with the parameters `make deploy` gives the stack: pipeline.yaml's applications, the webhook."""
-    parameters = {"SlackWebhookSecretArn": secret_arn, **stack_parameters(config)}
+def stack_template(
+    path: Path, config: PipelineConfig, secret_arn: str, stack_name: str, overrides: Mapping[str, str] | None = None
+) -> Template:
+    """The template with the parameters `make deploy` gives the stack: pipeline.yaml's applications, the
+    webhook, and the run's own values (`--parameter`, checked by template.check_parameter_overrides)."""
+    parameters = {"SlackWebhookSecretArn": secret_arn, **stack_parameters(config), **(overrides or {})}
     declared = set((load_template_document(path).get("Parameters") or {}).keys())
     return load_template(
         path, {key: value for key, value in parameters.items() if key in declared}, stack_name=stack_name

@@ -15,9 +15,14 @@
                                                                 #  until `times` deployments met it
       - deployment_group_fails: {group: demo-app-dev, times: 1}
       - inject_event: {file: events/x.json}   # or {event: {...}}; bus: <name> (default: the default bus)
+      - push: {branch: main, commits: [{message, files, ...}, ...]}   # or {branch: main, to: <ref>}
+      - push_image: {repository: demo-app, tag: hotfix, like: main}
+      - slack: {answer: 500 | 429 | timeout | drop, times: 1}
+    parameters: {LogLevel: DEBUG}           # template parameters for the run (`--parameter` wins)
 
 `repository` may be named in any step; it defaults to the first one of pipeline.yaml. After a
-step, the emulator runs until nothing is pending, unless the step says `wait: false`.
+step, the emulator runs until nothing is pending, unless the step says `wait: false`. The steps
+push, push_image and slack, and what all steps share, are in emulator.steps.
 """
 
 from __future__ import annotations
@@ -25,16 +30,25 @@ from __future__ import annotations
 import copy
 import json
 import uuid
-from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import yaml
 
 from emulator.core import REPO_ROOT, Emulator
-from emulator.ecr import SEVERITIES, Finding, ScanResult
 from emulator.expect import Check, check_step, permission_checks, validate_expect
+from emulator.steps import (
+    STEP_CHECKS,
+    ScenarioError,
+    StepActions,
+    check_parameters,
+    commit_moment,
+    commit_spec,
+    scan_result,
+)
+
+__all__ = ["STEP_KINDS", "Scenario", "ScenarioError", "ScenarioRunner", "load_scenario"]
 
 STEP_KINDS = (
     "commit",
@@ -45,13 +59,10 @@ STEP_KINDS = (
     "deployment_group_busy",
     "deployment_group_fails",
     "inject_event",
+    "push",
+    "push_image",
+    "slack",
 )
-# Commit dates are fixed, so the same scenario makes the same commit ids on every run.
-_COMMIT_EPOCH = datetime(2026, 1, 5, 9, 0, tzinfo=UTC)
-
-
-class ScenarioError(ValueError):
-    """The scenario file is invalid; the message names the step and field."""
 
 
 @dataclass(frozen=True)
@@ -60,6 +71,8 @@ class Scenario:
     description: str
     steps: list[dict[str, Any]]
     base_dir: Path
+    # Template parameter values for the run; the command line's `--parameter` wins over these.
+    parameters: dict[str, str] = field(default_factory=dict)
 
     @property
     def total(self) -> int:
@@ -84,6 +97,8 @@ def load_scenario(path: Path) -> Scenario:
             raise ScenarioError(f"steps[{index}]: must have exactly one of {', '.join(STEP_KINDS)}")
         if not isinstance(step[kinds[0]], dict):
             raise ScenarioError(f"steps[{index}].{kinds[0]}: must be a mapping")
+        if kinds[0] in STEP_CHECKS:
+            STEP_CHECKS[kinds[0]](step[kinds[0]], f"steps[{index}].{kinds[0]}", path.parent)
         if "expect" in step:
             try:
                 validate_expect(step["expect"], f"steps[{index}].expect")
@@ -94,63 +109,14 @@ def load_scenario(path: Path) -> Scenario:
         description=str(document.get("description") or ""),
         steps=document["steps"],
         base_dir=path.parent,
+        parameters=check_parameters(document.get("parameters")),
     )
 
 
-def _findings(raw: Any, where: str) -> list[Finding]:
-    if raw is None:
-        return []
-    if not isinstance(raw, list):
-        raise ScenarioError(f"{where}: must be a list of findings")
-    findings = []
-    for index, item in enumerate(raw):
-        if not isinstance(item, dict) or not item.get("id") or item.get("severity") not in SEVERITIES:
-            raise ScenarioError(f"{where}[{index}]: needs an id and a severity (one of {', '.join(SEVERITIES)})")
-        findings.append(
-            Finding(
-                id=str(item["id"]),
-                severity=str(item["severity"]),
-                package=str(item.get("package", "openssl")),
-                version=str(item.get("version", "3.0.7")),
-                fixed_in=str(item.get("fixed_in", "")),
-                description=str(item.get("description", "")),
-            )
-        )
-    return findings
-
-
-def _scan_result(raw: dict[str, Any], where: str) -> ScanResult:
-    status = str(raw.get("scan_status") or raw.get("status") or "COMPLETE")
-    if status not in ("COMPLETE", "FAILED"):
-        raise ScenarioError(f"{where}.status: must be COMPLETE or FAILED, got {status!r}")
-    return ScanResult(
-        status=status, findings=_findings(raw.get("scan_findings", raw.get("findings")), f"{where}.findings")
-    )
-
-
-class ScenarioRunner:
+class ScenarioRunner(StepActions):
     def __init__(self, emulator: Emulator, scenario: Scenario) -> None:
-        self.emulator = emulator
+        super().__init__(emulator, scenario.base_dir)
         self.scenario = scenario
-        self.push_seconds: list[dict[str, Any]] = []
-
-    def _repository(self, step: dict[str, Any], where: str) -> Any:
-        name = step.get("repository") or next(iter(self.emulator.config.repositories))
-        repository = self.emulator.git_repositories.get(str(name))
-        if repository is None:
-            raise ScenarioError(f"{where}.repository: {name!r} is not a repository of pipeline.yaml")
-        return repository
-
-    def _file_content(self, value: Any, where: str) -> str | bytes:
-        if isinstance(value, str):
-            return value
-        if isinstance(value, dict) and isinstance(value.get("from"), str):
-            source = (self.scenario.base_dir / value["from"]).resolve()
-            try:
-                return source.read_bytes()
-            except OSError as error:
-                raise ScenarioError(f"{where}.from: cannot read {source}: {error.strerror}") from None
-        raise ScenarioError(f"{where}: must be the file's text or {{from: path}}")
 
     def run(self) -> None:
         printer = self.emulator.printer
@@ -185,37 +151,16 @@ class ScenarioRunner:
     def _commit(self, index: int, raw: dict[str, Any], where: str) -> dict[str, Any]:
         repository = self._repository(raw, where)
         branch = str(raw.get("branch") or repository.default_branch)
-        files = {
-            str(path): self._file_content(value, f"{where}.files.{path}")
-            for path, value in (raw.get("files") or {}).items()
-        }
-        deletions = [str(path) for path in raw.get("delete") or []]
-        for path in [*files, *deletions]:
-            if Path(path).is_absolute() or ".." in Path(path).parts:
-                raise ScenarioError(f"{where}: {path!r} must be a path inside the repository")
-        author_text = str(raw.get("author") or "Dana Developer <dana@example.com>")
-        name, _, email = author_text.partition("<")
-        moment = _COMMIT_EPOCH + timedelta(minutes=index)
-        message = str(raw.get("message") or f"Step {index}")
+        spec = commit_spec(raw, where, self.base_dir, commit_moment(index), f"Step {index}")
         commit, updates = repository.commit_and_push(
-            branch,
-            files,
-            deletions,
-            message,
-            (name.strip(), email.rstrip(">").strip() or "dev@example.com"),
-            f"{int(moment.timestamp())} +0000",
-            start_from=raw.get("from"),
+            branch, spec.files, list(spec.deletions), spec.message, spec.author, spec.date, start_from=raw.get("from")
         )
-        if "scan_findings" in raw or "scan_status" in raw:
-            assert self.emulator.ecr_events is not None
-            self.emulator.ecr_events.by_commit[commit] = _scan_result(raw, where)
-        if raw.get("fail_build"):
-            assert self.emulator.codebuild is not None
-            self.emulator.codebuild.fail_commits[commit] = str(raw["fail_build"])
-        self.emulator.printer.action(f'git push {repository.name} {branch}  ({commit[:8]} "{message.splitlines()[0]}")')
-        events = self.emulator.push_events(repository, updates)
-        self.push_seconds.append({"commit": commit, "ref": branch, "events": [event["id"] for event in events]})
-        return {"repository": repository.name, "branch": branch, "commit": commit, "events": [e["id"] for e in events]}
+        self._commit_effects(commit, raw, where)
+        self.emulator.printer.action(
+            f'git push {repository.name} {branch}  ({commit[:8]} "{spec.message.splitlines()[0]}")'
+        )
+        events = self._pushed(repository, branch, commit, updates)
+        return {"repository": repository.name, "branch": branch, "commit": commit, "events": events}
 
     def _tag(self, index: int, raw: dict[str, Any], where: str) -> dict[str, Any]:
         repository = self._repository(raw, where)
@@ -240,7 +185,7 @@ class ScenarioRunner:
 
     def _scan_findings(self, index: int, raw: dict[str, Any], where: str) -> dict[str, Any]:
         assert self.emulator.ecr_events is not None
-        result = _scan_result(raw, where)
+        result = scan_result(raw, where)
         if raw.get("next"):
             self.emulator.ecr_events.next_results.append(result)
             self.emulator.printer.action(f"the next scan finds {len(result.findings)} findings ({result.status})")

@@ -2,12 +2,17 @@
 
 Emulated: Slack answers 200 "ok" or 400 with a short error; the limits checked here are the
 ones a notification can break (header text 150, section text 3000, 10 fields, 50 blocks).
+A scenario may make the next requests fail as Slack fails (`answer_next`): a 500, a 429 rate
+limit with its Retry-After, no answer until the client has given up, or a dropped connection.
 """
 
 from __future__ import annotations
 
 import json
+import select
+import socket
 import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -19,6 +24,8 @@ MAX_SECTION_TEXT = 3000
 MAX_FIELDS = 10
 MAX_FIELD_TEXT = 2000
 MAX_TEXT = 40000
+# What the webhook can be told to answer instead of Slack's usual answer.
+FAULTS = ("500", "429", "timeout", "drop")
 
 
 @dataclass
@@ -27,6 +34,26 @@ class SlackMessage:
     payload: dict[str, Any]
     accepted: bool
     error: str = ""
+    # What the webhook answered: "200", "400", or one of FAULTS.
+    answer: str = ""
+
+
+@dataclass(frozen=True)
+class PlannedAnswer:
+    """A fault the webhook answers one request with."""
+
+    answer: str  # one of FAULTS
+    retry_after_seconds: int = 1  # the 429's Retry-After
+    hold_seconds: float = 0.0  # timeout: how long the request is held when the client stays
+
+    def describe(self) -> str:
+        if self.answer == "429":
+            return f"answered 429 rate_limited, Retry-After {self.retry_after_seconds}"
+        if self.answer == "timeout":
+            return f"no answer: held until the client gave up (at most {self.hold_seconds:g} s)"
+        if self.answer == "drop":
+            return "no answer: the connection was closed"
+        return "answered 500 internal_error"
 
 
 def block_kit_problems(payload: Any) -> list[str]:
@@ -81,9 +108,11 @@ class SlackWebhook:
     messages: list[SlackMessage] = field(default_factory=list)
     # Told of every message as it arrives (the emulator attributes it to the running delivery).
     listener: Callable[[SlackMessage], None] | None = None
+    planned: list[PlannedAnswer] = field(default_factory=list)
 
     def __post_init__(self) -> None:
         webhook = self
+        self._planned_lock = threading.Lock()
 
         class Handler(BaseHTTPRequestHandler):
             protocol_version = "HTTP/1.1"
@@ -99,24 +128,76 @@ class SlackWebhook:
                     payload = json.loads(raw)
                 except ValueError:
                     payload = None
+                planned = webhook.take_planned()
+                if planned is not None:
+                    self._fault(planned, payload if isinstance(payload, dict) else {})
+                    return
                 problems = block_kit_problems(payload)
                 error = problems[0].split(":", 1)[0] if problems else ""
                 message = SlackMessage(
-                    self.path, payload if isinstance(payload, dict) else {}, not problems, "; ".join(problems)
+                    self.path,
+                    payload if isinstance(payload, dict) else {},
+                    not problems,
+                    "; ".join(problems),
+                    "200" if not problems else "400",
                 )
-                webhook.messages.append(message)
-                if webhook.listener is not None:
-                    webhook.listener(message)
-                body = b"ok" if not problems else error.encode()
-                self.send_response(200 if not problems else 400)
+                webhook.record(message)
+                self._answer(200 if not problems else 400, b"ok" if not problems else error.encode())
+
+            def _answer(self, status: int, body: bytes, headers: dict[str, str] | None = None) -> None:
+                self.send_response(status)
                 self.send_header("Content-Type", "text/plain")
+                for name, value in (headers or {}).items():
+                    self.send_header(name, value)
                 self.send_header("Content-Length", str(len(body)))
                 self.end_headers()
                 self.wfile.write(body)
 
+            def _fault(self, planned: PlannedAnswer, payload: dict[str, Any]) -> None:
+                webhook.record(SlackMessage(self.path, payload, False, planned.describe(), planned.answer))
+                if planned.answer == "500":
+                    self._answer(500, b"internal_error")
+                elif planned.answer == "429":
+                    self._answer(429, b"rate_limited", {"Retry-After": str(planned.retry_after_seconds)})
+                else:
+                    if planned.answer == "timeout":
+                        self._hold(planned.hold_seconds)
+                    # No answer at all: the connection closes when the handler returns.
+                    self.close_connection = True
+
+            def _hold(self, seconds: float) -> None:
+                """Answer nothing until the client closes the connection (it timed out) or `seconds` pass."""
+                deadline = time.monotonic() + seconds
+                while (remaining := deadline - time.monotonic()) > 0:
+                    readable, _, _ = select.select([self.connection], [], [], min(remaining, 0.5))
+                    if not readable:
+                        continue
+                    try:
+                        if not self.connection.recv(1, socket.MSG_PEEK):
+                            return
+                    except OSError:
+                        return
+                    time.sleep(0.05)  # bytes of a next request: keep holding this one
+
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self._server.daemon_threads = True
         self._thread = threading.Thread(target=self._server.serve_forever, args=(0.05,), daemon=True)
+
+    def answer_next(self, answer: str, times: int = 1, retry_after_seconds: int = 1, hold_seconds: float = 0.0) -> None:
+        """Answer the next `times` requests with `answer` (one of FAULTS) instead of Slack's usual answer."""
+        if answer not in FAULTS:
+            raise ValueError(f"answer must be one of {', '.join(FAULTS)}, got {answer!r}")
+        with self._planned_lock:
+            self.planned.extend([PlannedAnswer(answer, retry_after_seconds, hold_seconds)] * times)
+
+    def take_planned(self) -> PlannedAnswer | None:
+        with self._planned_lock:
+            return self.planned.pop(0) if self.planned else None
+
+    def record(self, message: SlackMessage) -> None:
+        self.messages.append(message)
+        if self.listener is not None:
+            self.listener(message)
 
     @property
     def url(self) -> str:

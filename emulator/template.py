@@ -3,8 +3,10 @@
 The wiring of the running pipeline comes from here and nowhere else. Values are resolved by
 emulator.intrinsics (its `Fn::ForEach` loops expanded over the parameters that pipeline.yaml
 gives the stack, ecr_pipeline.stack), so the emulator runs the stack that `make deploy` would
-create for the same pipeline.yaml. The roles' policies are read here too, and checked against
-IAM's size quota as CloudFormation's create would.
+create for the same pipeline.yaml. A run may give other parameters values of its own
+(`--parameter`, a scenario's `parameters`, checked by `check_parameter_overrides`), as
+`sam deploy --parameter-overrides` would. The roles' policies are read here too,
+and checked against IAM's size quota as CloudFormation's create would.
 
     python -m emulator.template TEMPLATE PIPELINE_YAML OUT   # the expanded template, for cfn-lint
 """
@@ -12,7 +14,7 @@ IAM's size quota as CloudFormation's create would.
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -32,12 +34,37 @@ __all__ = [
     "TemplateError",
     "build_role_id",
     "build_role_policies",
+    "check_parameter_overrides",
     "check_role_policy_sizes",
     "expanded_document",
     "load_template",
     "role_name",
     "role_policy_documents",
 ]
+
+# The parameter naming the secret of the emulator's own Slack webhook: a run may not point it elsewhere.
+SLACK_SECRET_PARAMETER = "SlackWebhookSecretArn"
+
+
+def check_parameter_overrides(template_path: Path, values: Mapping[str, str]) -> dict[str, str]:
+    """A run's parameter values, checked against the template's Parameters; a TemplateError names the first bad one."""
+    from ecr_pipeline.stack import PARAMETERS as DERIVED_FROM_PIPELINE
+
+    # What the emulator gives the stack itself: another value would describe another stack.
+    fixed = {name: "it is derived from pipeline.yaml: pick another with --config" for name in DERIVED_FROM_PIPELINE}
+    fixed[SLACK_SECRET_PARAMETER] = "it names the secret of the emulator's own Slack webhook"
+    declared = load_template_document(template_path).get("Parameters") or {}
+    for name, value in values.items():
+        if name not in declared:
+            raise TemplateError(
+                f"parameter {name!r} is not declared in {template_path.name}'s Parameters ({', '.join(declared)})"
+            )
+        if name in fixed:
+            raise TemplateError(f"parameter {name!r} cannot be given for a run: {fixed[name]}")
+        allowed = [str(item) for item in (declared[name] or {}).get("AllowedValues") or []]
+        if allowed and value not in allowed:
+            raise TemplateError(f"parameter {name!r}: {value!r} is not one of its AllowedValues ({', '.join(allowed)})")
+    return dict(values)
 
 
 @dataclass(frozen=True)
@@ -323,7 +350,7 @@ def load_template(
     stack_name: str = STACK_NAME,
 ) -> Template:
     """Read template.yaml; `configure` may set physical names (queue URLs) before anything resolves."""
-    resolver = Resolver(load_template_document(path), parameters, stack_name)
+    resolver = Resolver(load_template_document(path), dict(parameters or {}), stack_name)
     document = resolver.document  # the loops expanded
     if configure is not None:
         configure(resolver)
