@@ -78,6 +78,7 @@ build: $(SAM_VENV)/.installed $(VENV)/.installed
 bench: build
 	$(PY) bench/cold_start.py
 	$(PY) bench/push_to_deploy.py
+	$(PY) bench/build_economy.py
 
 # Stage and LogLevel come from samconfig.toml's environment; the applications from pipeline.yaml.
 deploy: build

@@ -25,7 +25,7 @@ from ecr_pipeline.adapters import clients
 from ecr_pipeline.adapters.ledger import Ledger
 from ecr_pipeline.events.pipeline import push_from_detail
 from tests.events import EVENTS_DIR, load_event
-from tests.handlers import FakeLambdaContext, create_pipeline_tables, load_handler
+from tests.handlers import FakeLambdaContext, create_build_project, create_pipeline_tables, load_handler
 from tests.integration.image_flow_world import (
     COMMIT,
     make_ecs_service,
@@ -280,16 +280,7 @@ def build_world(handler: str, monkeypatch: pytest.MonkeyPatch) -> Fuzzed:
     monkeypatch.setenv("STAGE", "dev")
     monkeypatch.delenv("SLACK_WEBHOOK_SECRET_ARN", raising=False)
     if handler == "start_build":
-        boto3.client("codebuild").create_project(
-            name="image-build",
-            source={
-                "type": "CODECOMMIT",
-                "location": "https://git-codecommit.us-east-1.amazonaws.com/v1/repos/demo-app",
-            },
-            artifacts={"type": "NO_ARTIFACTS"},
-            environment={"type": "LINUX_CONTAINER", "image": "x", "computeType": "BUILD_GENERAL1_SMALL"},
-            serviceRole="arn:aws:iam::123456789012:role/image-build",
-        )
+        create_build_project()
         monkeypatch.setenv("CODEBUILD_PROJECT", "image-build")
     if handler == "notify":
         monkeypatch.setenv("TOPIC_ARN", boto3.client("sns").create_topic(Name="notifications")["TopicArn"])

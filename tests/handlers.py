@@ -66,3 +66,21 @@ def create_pipeline_tables(ledger: str = "ledger", idempotency: str = "idempoten
         AttributeDefinitions=[{"AttributeName": "id", "AttributeType": "S"}],
         KeySchema=[{"AttributeName": "id", "KeyType": "HASH"}],
     )
+
+
+def create_build_project(name: str = "image-build", repository: str = "demo-app") -> None:
+    """The CodeBuild project start_build starts builds of, as moto needs it (call inside mock_aws)."""
+    boto3.client("codebuild").create_project(
+        name=name,
+        source={
+            "type": "CODECOMMIT",
+            "location": f"https://git-codecommit.us-east-1.amazonaws.com/v1/repos/{repository}",
+        },
+        artifacts={"type": "NO_ARTIFACTS"},
+        environment={
+            "type": "ARM_CONTAINER",
+            "image": "aws/codebuild/amazonlinux-aarch64-standard:3.0",
+            "computeType": "BUILD_GENERAL1_SMALL",
+        },
+        serviceRole=f"arn:aws:iam::123456789012:role/{name}",
+    )

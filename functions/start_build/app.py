@@ -1,4 +1,5 @@
-"""CodeCommit push -> CodeBuild image builds (see ecr_pipeline.core.start_build)."""
+"""CodeCommit push -> CodeBuild image builds, and the end of a branch's quiet window (the window
+queue's delayed messages) -> the builds it waited for (see ecr_pipeline.core.start_build)."""
 
 from __future__ import annotations
 
@@ -9,16 +10,18 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from ecr_pipeline.adapters.codebuild import CodeBuild
 from ecr_pipeline.adapters.codecommit import CodeCommit
+from ecr_pipeline.adapters.delayed_queue import DelayedQueue
 from ecr_pipeline.adapters.ecr import Ecr
 from ecr_pipeline.adapters.eventbridge import EventPublisher
 from ecr_pipeline.adapters.ledger import Ledger
-from ecr_pipeline.core.start_build import BuildServices, handle_push
+from ecr_pipeline.core.build_window import SettleRequest, is_settle_batch, parse_settle_record
+from ecr_pipeline.core.start_build import BuildServices, handle_push, settle
 from ecr_pipeline.core.trust import Home
 from ecr_pipeline.events.codecommit import RefChange, parse_push_event
 from ecr_pipeline.events.envelope import MalformedEvent
 from ecr_pipeline.idempotency import idempotency_config, persistence_layer
 from ecr_pipeline.observability import correlate, count_outcome, logger, metrics, reject_malformed
-from ecr_pipeline.outcomes import Outcome, PushStatus
+from ecr_pipeline.outcomes import Outcome, PushStatus, SettleStatus
 from ecr_pipeline.settings import load_pipeline_config, load_settings
 
 settings = load_settings("ledger_table", "idempotency_table", "codebuild_project", "account")
@@ -31,6 +34,7 @@ services = BuildServices(
     ledger=Ledger(settings.ledger_table),
     publisher=EventPublisher(settings.event_source, settings.event_bus_name, stack=settings.stack_name),
     project=settings.codebuild_project,
+    window_queue=DelayedQueue(settings.build_window_queue_url) if settings.build_window_queue_url else None,
 )
 # Keyed on the pushes the delivery carries (event id, ref, commit): a redelivered push acts once.
 idempotency = idempotency_config()
@@ -66,10 +70,54 @@ def process(fact: dict[str, Any], changes: list[RefChange]) -> dict[str, Any]:
     return Outcome(status, facts={"pushes": [result.as_result() for result in results]}).as_result()
 
 
+@idempotent_function(
+    data_keyword_argument="fact", persistence_store=persistence_layer(settings.idempotency_table), config=idempotency
+)
+def process_settle(fact: dict[str, Any], request: SettleRequest) -> dict[str, Any]:
+    outcome: Outcome[SettleStatus] = settle(request, config, home, services)
+    logger.info("branch settled", status=outcome.status, reason=outcome.reason, **outcome.facts)
+    count_outcome("Settles", outcome.status)
+    for image in outcome.facts.get("images", ()):
+        count_outcome("Builds", image["action"])
+    return outcome.as_result()
+
+
+def handle_settle_batch(records: list[Any], context: LambdaContext) -> dict[str, Any]:
+    """The window queue's batch: each message settled on its own. A malformed one is logged with
+    its reason and dropped (only the pipeline sends to the queue); one that fails is reported back
+    to SQS (ReportBatchItemFailures) and received again; the others are done."""
+    idempotency.register_lambda_context(context)
+    results: list[dict[str, Any]] = []
+    failures: list[dict[str, str]] = []
+    for index, raw in enumerate(records):
+        try:
+            request = parse_settle_record(raw, index)
+            home.check_origin(request.account, request.region, f"Records[{index}].eventSourceARN")
+        except MalformedEvent as error:
+            results.append(reject_malformed(error, "settle"))
+            continue
+        try:
+            fact = {"fact": "build settle", "repository": request.repository, "branch": request.branch}
+            results.append(process_settle(fact={**fact, "push_id": request.push_id}, request=request))
+        except Exception:
+            logger.exception("settle failed; the message is received again", message_id=request.message_id)
+            failures.append({"itemIdentifier": request.message_id})
+    effects = {result.get("effect") for result in results}
+    effect = next((kind for kind in ("acted", "ignored", "rejected") if kind in effects), "acted")
+    status = {"acted": "handled", "ignored": "ignored", "rejected": "rejected"}[effect]
+    answer: dict[str, Any] = {"status": status, "effect": effect, "settles": results, "batchItemFailures": failures}
+    if effect == "rejected":
+        # Every message was rejected: the batch is, naming the first one's field and reason.
+        answer.update(field=results[0].get("field"), reason=results[0].get("reason"))
+    return answer
+
+
 @logger.inject_lambda_context
 @metrics.log_metrics
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     correlate(event)
+    if is_settle_batch(event):
+        return handle_settle_batch(event["Records"], context)
     try:
         changes = parse_push_event(event)
         for change in changes:

@@ -18,7 +18,7 @@ from moto import mock_aws
 
 from ecr_pipeline.core.naming import build_tag
 from tests.events import load_event, oci_manifest
-from tests.handlers import FakeLambdaContext, create_pipeline_tables, load_handler
+from tests.handlers import FakeLambdaContext, create_build_project, create_pipeline_tables, load_handler
 
 COMMIT_A = "5f1c2b9e8d7a6f5e4d3c2b1a0f9e8d7c6b5a4f3e"
 COMMIT_B = "a3b2c1d0e9f8a7b6c5d4e3f2a1b0c9d8e7f6a5b4"
@@ -84,20 +84,7 @@ def harness(monkeypatch: pytest.MonkeyPatch) -> Iterator[Harness]:
     with mock_aws():
         create_pipeline_tables()
         boto3.client("ecr").create_repository(repositoryName="demo-app")
-        boto3.client("codebuild").create_project(
-            name="image-build",
-            source={
-                "type": "CODECOMMIT",
-                "location": "https://git-codecommit.us-east-1.amazonaws.com/v1/repos/demo-app",
-            },
-            artifacts={"type": "NO_ARTIFACTS"},
-            environment={
-                "type": "ARM_CONTAINER",
-                "image": "aws/codebuild/amazonlinux-aarch64-standard:3.0",
-                "computeType": "BUILD_GENERAL1_SMALL",
-            },
-            serviceRole="arn:aws:iam::123456789012:role/image-build",
-        )
+        create_build_project()
         monkeypatch.setenv("LEDGER_TABLE", "ledger")
         monkeypatch.setenv("IDEMPOTENCY_TABLE", "idempotency")
         monkeypatch.setenv("CODEBUILD_PROJECT", "image-build")

@@ -8,7 +8,7 @@ from ecr_pipeline.config import load_config
 from ecr_pipeline.core.naming import build_tag
 from ecr_pipeline.core.start_build import build_environment, idempotency_token, push_ignore_reason
 from ecr_pipeline.events.codecommit import RefChange, parse_push_event
-from ecr_pipeline.records import BranchBuild, is_newer_push
+from ecr_pipeline.records import BranchBuild, PushRecord, is_newer_push
 from tests.events import load_event
 
 CONFIG = load_config(Path(__file__).resolve().parents[2] / "pipeline.yaml")
@@ -16,6 +16,13 @@ CONFIG = load_config(Path(__file__).resolve().parents[2] / "pipeline.yaml")
 
 def change_of(name: str) -> RefChange:
     return parse_push_event(load_event(name))[0]
+
+
+def push_of(change: RefChange) -> PushRecord:
+    assert change.commit_id
+    return PushRecord(
+        change.repository, change.ref_type, change.ref_name, change.commit_id, change.push_time, change.push_id
+    )
 
 
 @pytest.mark.parametrize(
@@ -53,7 +60,8 @@ def test_redelivered_push_gets_the_same_idempotency_token() -> None:
 def test_build_environment_names_image_commit_and_branch() -> None:
     change = change_of("codecommit_branch_created")
     repository = CONFIG.repositories["demo-app"]
-    environment = build_environment(change, repository, repository.images[0], "123.dkr.ecr.us-east-1.amazonaws.com/x")
+    uri = "123.dkr.ecr.us-east-1.amazonaws.com/x"
+    environment = build_environment(push_of(change), change.region, repository, repository.images[0], uri)
     assert change.commit_id and environment["IMAGE_TAG"] == build_tag(change.commit_id) == f"sha-{change.commit_id}"
     assert environment["SOURCE_BRANCH"] == "feature/Login"
     assert environment["DOCKERFILE"] == "Dockerfile" and environment["BUILD_CONTEXT"] == "."

@@ -18,6 +18,7 @@ from ecr_pipeline.config import load_config
 from ecr_pipeline.core.naming import BUILD_TAG_FILTER
 from ecr_pipeline.core.start_build import build_environment
 from ecr_pipeline.events.codecommit import parse_push_event
+from ecr_pipeline.records import PushRecord
 from ecr_pipeline.stack import stack_parameters
 from emulator.template import load_template
 from tests.events import load_event
@@ -330,5 +331,9 @@ def test_build_overrides_start_build_sets_are_declared_by_the_project() -> None:
     declared = {v["Name"] for v in RESOURCES["ImageBuildProject"]["Properties"]["Environment"]["EnvironmentVariables"]}
     (change,) = parse_push_event(load_event("codecommit_branch_updated"))
     repository = CONFIG.repositories["demo-app"]
-    overridden = build_environment(change, repository, repository.images[0], "uri")
+    assert change.commit_id
+    push = PushRecord(
+        change.repository, change.ref_type, change.ref_name, change.commit_id, change.push_time, change.push_id
+    )
+    overridden = build_environment(push, change.region, repository, repository.images[0], "uri")
     assert set(overridden) <= declared

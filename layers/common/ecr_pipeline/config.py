@@ -20,6 +20,9 @@ from ecr_pipeline.config_fields import logical_key as logical_key  # re-exported
 SEVERITIES = ("CRITICAL", "HIGH", "MEDIUM", "LOW", "INFORMATIONAL", "UNDEFINED")
 NOTIFY_KINDS = ("all", "build", "skipped", "verdict", "blocked", "promoted", "deployment", "failures")
 CHANNELS = ("sns", "slack")
+# A branch push's quiet window (docs/configuration.md: the default's measurement); SQS delays ≤ 15 min.
+DEFAULT_BUILD_WINDOW_SECONDS = 60
+MAX_BUILD_WINDOW_SECONDS = 900
 
 
 class AllowlistEntry(NamedTuple):
@@ -83,6 +86,7 @@ class RepositoryConfig(NamedTuple):
     branches_ignore: tuple[str, ...] = ()
     tags: tuple[str, ...] = ("v*",)
     supersede: bool = True
+    build_window: int = DEFAULT_BUILD_WINDOW_SECONDS
     notify: Mapping[str, tuple[str, ...]] = MappingProxyType({"sns": ("all",)})
     images: tuple[ImageConfig, ...] = ()
 
@@ -244,7 +248,9 @@ def _repository(name: str, value: Any, path: str, prefix: str) -> RepositoryConf
         raise ConfigError(path, "is not a valid CodeCommit repository name")
     raw = fields.mapping(value, path)
     fields.known_keys(
-        raw, path, {"default_branch", "branches", "branches_ignore", "tags", "supersede", "notify", "images"}
+        raw,
+        path,
+        {"default_branch", "branches", "branches_ignore", "tags", "supersede", "build_window", "notify", "images"},
     )
     images_raw = fields.mapping(raw.get("images"), f"{path}.images")
     if not images_raw:
@@ -256,6 +262,9 @@ def _repository(name: str, value: Any, path: str, prefix: str) -> RepositoryConf
         branches_ignore=fields.string_list(raw.get("branches_ignore"), f"{path}.branches_ignore", ()),
         tags=fields.string_list(raw.get("tags"), f"{path}.tags", ("v*",)),
         supersede=fields.boolean(raw.get("supersede"), f"{path}.supersede", True),
+        build_window=fields.seconds(
+            raw.get("build_window"), f"{path}.build_window", DEFAULT_BUILD_WINDOW_SECONDS, MAX_BUILD_WINDOW_SECONDS
+        ),
         notify=_notify(raw.get("notify"), f"{path}.notify"),
         images=tuple(
             _image(str(image_name), image_raw, f"{path}.images.{image_name}", name, prefix)

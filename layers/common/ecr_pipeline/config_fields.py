@@ -94,6 +94,14 @@ def string_list(value: Any, path: str, default: tuple[str, ...]) -> tuple[str, .
     return tuple(value)
 
 
+def seconds(value: Any, path: str, default: int, maximum: int) -> int:
+    if value is None:
+        return default
+    if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= maximum:
+        raise ConfigError(path, f"must be a whole number of seconds from 0 to {maximum}, got {value!r}")
+    return value
+
+
 def port(value: Any, path: str) -> int:
     if isinstance(value, bool) or not isinstance(value, int) or not 0 < value < 65536:
         raise ConfigError(path, f"must be a port number 1-65535, got {value!r}")

@@ -18,7 +18,8 @@ Effect = Literal["acted", "ignored", "rejected"]
 
 # Each entry point's statuses.
 PushStatus = Literal["handled", "ignored"]  # start_build, per push
-BuildDecision = Literal["started", "skipped", "promotion"]  # start_build, per image of a push
+BuildDecision = Literal["started", "skipped", "promotion", "queued"]  # start_build, per image of a push
+SettleStatus = Literal["settled", "waiting", "ignored"]  # start_build, a branch's quiet window ending
 TagStatus = Literal[
     "registered", "blocked", "promoted", "nothing to promote", "waiting", "image deleted", "ignored", "rejected"
 ]
@@ -46,7 +47,8 @@ EFFECTS: Mapping[str, Effect] = MappingProxyType(
         "image deleted": "ignored",
         "decided": "acted",
         "retried": "acted",
-        "queued": "acted",
+        "queued": "acted",  # a deployment's retry, or a build waiting for the branch's quiet window
+        "settled": "acted",
         "superseded": "ignored",
         "already deployed": "ignored",
         "dropped": "ignored",
@@ -57,6 +59,7 @@ EFFECTS: Mapping[str, Effect] = MappingProxyType(
 STATUS_TYPES = (
     PushStatus,
     BuildDecision,
+    SettleStatus,
     TagStatus,
     ScanStatus,
     DeployStatus,

@@ -17,6 +17,8 @@ and the writing record's `:push_time` / `:push_id`:
   an environment back to an earlier push, while a retry of the current one can still finish.
 - SAME_PUSH: the stored item still holds exactly this push: setting the task definition or
   deployment id of the environment's candidate, refused once a newer candidate took it.
+- NOT_NEWER_PUSH: the stored push is this push or an older one: a branch's pending change is
+  marked built by a build of this push, never one that a newer push marked since.
 """
 
 from __future__ import annotations
@@ -32,6 +34,7 @@ ENVIRONMENT_CLAIM = (
     NEWER_PUSH + " OR (push_time = :push_time AND push_id = :push_id AND attribute_not_exists(deployment_id))"
 )
 SAME_PUSH = "push_time = :push_time AND push_id = :push_id"
+NOT_NEWER_PUSH = "push_time < :push_time OR (push_time = :push_time AND push_id <= :push_id)"
 
 
 class PushOrdered(Protocol):
@@ -93,6 +96,34 @@ class BranchBuild(NamedTuple):
     commit: str
     push_time: str
     push_id: str
+
+
+class PendingBuild(NamedTuple):
+    """The newest push of a branch whose changes touched an image's paths, waiting for the branch's
+    quiet window; `since` is the push time of the oldest such push not yet built (None once built)."""
+
+    commit: str
+    push_time: str
+    push_id: str
+    since: str | None = None
+
+
+class BranchState(NamedTuple):
+    """What the ledger holds about one branch: its newest push (and whether that push's quiet window
+    has been settled), and per image its newest build and its pending change."""
+
+    head: PushRecord | None
+    settled: bool
+    builds: dict[str, BranchBuild]
+    pending: dict[str, PendingBuild]
+
+    def waiting(self, ecr_repository: str) -> PendingBuild | None:
+        """The image's pending change when no build of it or of a later push exists yet."""
+        pending = self.pending.get(ecr_repository)
+        built = self.builds.get(ecr_repository)
+        if pending is None or (built is not None and not is_newer_push(pending, built)):
+            return None
+        return pending
 
 
 class BuildRecord(NamedTuple):

@@ -33,6 +33,7 @@ class Settings(NamedTuple):
     topic_arn: str = ""
     slack_webhook_secret_arn: str = ""
     deploy_retry_queue_url: str = ""
+    build_window_queue_url: str = ""
     # The stack this function belongs to: its events carry it, its rules hear only it.
     stack_name: str = ""
     # "<stack name>/": the stack's ECR repositories are the image names of pipeline.yaml under it.
@@ -49,6 +50,7 @@ _FIELDS = {
     "topic_arn": "TOPIC_ARN",
     "slack_webhook_secret_arn": "SLACK_WEBHOOK_SECRET_ARN",
     "deploy_retry_queue_url": "DEPLOY_RETRY_QUEUE_URL",
+    "build_window_queue_url": "BUILD_WINDOW_QUEUE_URL",
     "stack_name": "PIPELINE_STACK",
     "ecr_repository_prefix": "ECR_REPOSITORY_PREFIX",
     "account": "STACK_ACCOUNT",

@@ -3,8 +3,9 @@
 Item kinds (keys are natural keys, so a retried write lands on the same item):
 - push of a ref:      pk COMMIT#<codecommit repo>#<commit>   sk REF#<branch|tag>#<ref name>
   the newest push of that ref to that commit (push time, push id, author, message).
-- newest branch build pk REF#<codecommit repo>#<ref type>#<ref name>  sk BUILD#<ecr repo>
-  the build of the newest push of a branch, per image: what supersede stops.
+- a branch:           pk REF#<codecommit repo>#branch#<branch>  sk HEAD | BUILD#<ecr repo> | PENDING#<ecr repo>
+  its newest push, its newest build per image (what supersede stops) and the changes waiting for
+  its quiet window: adapters/branch_ledger.py.
 - build:              pk BUILD#<build id>                    sk BUILD
   which push a build is for, and `superseded_by` once a newer push stopped it.
 - image:              pk IMAGE#<ecr repo>#<digest>           sk IMAGE
@@ -24,51 +25,18 @@ from __future__ import annotations
 
 from typing import Any
 
-from botocore.exceptions import ClientError
-
-from ecr_pipeline.adapters.clients import client
+from ecr_pipeline.adapters.branch_ledger import BranchLedger
+from ecr_pipeline.adapters.ledger_table import from_item, to_item
 from ecr_pipeline.records import (
     ENVIRONMENT_CLAIM,
     NEWER_OR_SAME_PUSH,
     NEWER_PUSH,
     SAME_PUSH,
-    BranchBuild,
     BuildRecord,
     EnvironmentState,
     ImageRecord,
-    PushOrdered,
     PushRecord,
 )
-
-
-def to_item(values: dict[str, Any]) -> dict[str, dict[str, Any]]:
-    """Plain values to DynamoDB attribute values (strings, numbers, booleans; None is left out)."""
-    item: dict[str, dict[str, Any]] = {}
-    for key, value in values.items():
-        if value is None:
-            continue
-        if isinstance(value, bool):
-            item[key] = {"BOOL": value}
-        elif isinstance(value, int | float):
-            item[key] = {"N": str(value)}
-        elif isinstance(value, list):
-            item[key] = {"L": [{"S": str(entry)} for entry in value]}
-        else:
-            item[key] = {"S": str(value)}
-    return item
-
-
-def from_item(item: dict[str, dict[str, Any]]) -> dict[str, Any]:
-    values: dict[str, Any] = {}
-    for key, attribute in item.items():
-        kind, value = next(iter(attribute.items()))
-        if kind == "N":
-            values[key] = int(value) if value.lstrip("-").isdigit() else float(value)
-        elif kind == "L":
-            values[key] = [next(iter(entry.values())) for entry in value]
-        else:
-            values[key] = value
-    return values
 
 
 def _environment_state(values: dict[str, Any]) -> EnvironmentState:
@@ -88,19 +56,11 @@ def _environment_state(values: dict[str, Any]) -> EnvironmentState:
     )
 
 
-def _branch_build(values: dict[str, Any]) -> BranchBuild:
-    return BranchBuild(values["build_id"], values["commit"], values["push_time"], values["push_id"])
-
-
 # --- keys: one per item kind ------------------------------------------------------------
 
 
 def _push_key(repository: str, commit: str, ref_type: str = "", ref_name: str = "") -> dict[str, str]:
     return {"pk": f"COMMIT#{repository}#{commit}", "sk": f"REF#{ref_type}#{ref_name}"}
-
-
-def _branch_build_key(repository: str, branch: str, ecr_repository: str) -> dict[str, str]:
-    return {"pk": f"REF#{repository}#branch#{branch}", "sk": f"BUILD#{ecr_repository}"}
 
 
 def _build_key(build_id: str) -> dict[str, str]:
@@ -133,11 +93,7 @@ def _environment_key(ecr_repository: str, environment: str) -> dict[str, str]:
     return {"pk": f"ENV#{ecr_repository}#{environment}", "sk": "ENV"}
 
 
-class Ledger:
-    def __init__(self, table_name: str, dynamodb_client: Any = None) -> None:
-        self._table = table_name
-        self._client = dynamodb_client or client("dynamodb")
-
+class Ledger(BranchLedger):
     # --- pushes ---------------------------------------------------------------------------
 
     def record_push(self, push: PushRecord) -> bool:
@@ -172,23 +128,6 @@ class Ledger:
         return records
 
     # --- builds ---------------------------------------------------------------------------
-
-    def newest_branch_build(self, repository: str, branch: str, ecr_repository: str) -> BranchBuild | None:
-        values = self._get(_branch_build_key(repository, branch, ecr_repository))
-        return _branch_build(values) if values else None
-
-    def claim_branch_build(
-        self, repository: str, branch: str, ecr_repository: str, build: BranchBuild
-    ) -> tuple[bool, BranchBuild | None]:
-        """Make `build` the newest build of the branch for this image.
-
-        Returns (claimed, other): when claimed, `other` is the build it replaced (to stop);
-        when not, `other` is the newer build already recorded (so this one is the superseded one).
-        """
-        key = _branch_build_key(repository, branch, ecr_repository)
-        values = {**key, "kind": "branch_build", **build._asdict()}
-        claimed, other = self._put(values, NEWER_PUSH, build)
-        return claimed, (_branch_build(other) if other else None)
 
     def record_build(self, build: BuildRecord) -> None:
         # Only the fields known: `superseded_by` is set later, by mark_superseded alone.
@@ -283,60 +222,3 @@ class Ledger:
             ExpressionAttributeNames={f"#{key}": key for key in values},
             values={f":{key}": {"S": value} for key, value in values.items()},
         )[0]
-
-    # --- shared ---------------------------------------------------------------------------
-
-    def _get(self, key: dict[str, str]) -> dict[str, Any] | None:
-        response = self._client.get_item(TableName=self._table, Key=to_item(key), ConsistentRead=True)
-        return from_item(response["Item"]) if "Item" in response else None
-
-    def _put(self, values: dict[str, Any], condition: str, push: PushOrdered) -> tuple[bool, dict[str, Any] | None]:
-        """Put the item if `condition` holds for `push`; see `_write`."""
-        return self._write("put_item", condition, push, Item=to_item(values))
-
-    def _write(
-        self,
-        operation: str,
-        condition: str,
-        push: PushOrdered,
-        values: dict[str, dict[str, Any]] | None = None,
-        **request: Any,
-    ) -> tuple[bool, dict[str, Any] | None]:
-        """A put or update under a push-order condition (records.py). Returns (written, item): the
-        item as it was before when written, the stored item that refused the write when not; None
-        when there was none. The refusing item comes back with the refusal itself
-        (ReturnValuesOnConditionCheckFailure), so no re-read can race a newer write."""
-        try:
-            response = getattr(self._client, operation)(
-                TableName=self._table,
-                ConditionExpression=condition,
-                ExpressionAttributeValues={
-                    ":push_time": {"S": push.push_time},
-                    ":push_id": {"S": push.push_id},
-                    **(values or {}),
-                },
-                ReturnValues="ALL_OLD",
-                ReturnValuesOnConditionCheckFailure="ALL_OLD",
-                **request,
-            )
-        except ClientError as error:
-            if error.response["Error"]["Code"] == "ConditionalCheckFailedException":
-                stored = error.response.get("Item")
-                return False, (from_item(stored) if stored else None)
-            raise
-        old = response.get("Attributes")
-        return True, (from_item(old) if old else None)
-
-    def _upsert(self, key: dict[str, str], values: dict[str, Any]) -> dict[str, Any]:
-        """Set the given fields (None ones left alone), creating the item if needed; returns the item."""
-        present = {name: value for name, value in values.items() if value is not None}
-        attributes = to_item(present)
-        response = self._client.update_item(
-            ReturnValues="ALL_NEW",
-            TableName=self._table,
-            Key=to_item(key),
-            UpdateExpression="SET " + ", ".join(f"#{name} = :{name}" for name in present),
-            ExpressionAttributeNames={f"#{name}": name for name in present},
-            ExpressionAttributeValues={f":{name}": attributes[name] for name in present},
-        )
-        return from_item(response.get("Attributes", {}))

@@ -9,7 +9,14 @@ from typing import Any, NamedTuple
 
 from ecr_pipeline.adapters.deploy_queue import MAX_DELAY_SECONDS
 from ecr_pipeline.config import DeployTarget, ImageConfig
-from ecr_pipeline.events.envelope import MalformedEvent, require_list, require_mapping, require_str, require_time
+from ecr_pipeline.events.envelope import (
+    MalformedEvent,
+    require_list,
+    require_mapping,
+    require_str,
+    require_time,
+    sqs_body,
+)
 from ecr_pipeline.events.pipeline import IMAGE_PROMOTED, ImagePromoted, Received, parse_pipeline_event
 from ecr_pipeline.records import EnvironmentState, PushRecord, is_newer_push
 
@@ -164,13 +171,7 @@ def parse_deploy_event(event: Any) -> DeployMessage:
     if "Records" in body:
         requests = []
         for index, raw in enumerate(require_list(body, "Records", "")):
-            record = require_mapping(raw, f"Records[{index}]")
-            try:
-                message = json.loads(require_str(record, "body", f"Records[{index}]"))
-            except json.JSONDecodeError:
-                raise MalformedEvent(f"Records[{index}].body", "is not JSON") from None
-            message = require_mapping(message, f"Records[{index}].body")
-            prefix = f"Records[{index}].body"
+            prefix, _message_id, message = sqs_body(raw, index)
             attempt = message.get("attempt", 0)
             if isinstance(attempt, bool) or not isinstance(attempt, int) or attempt < 0:
                 raise MalformedEvent(f"{prefix}.attempt", "must be a whole number")

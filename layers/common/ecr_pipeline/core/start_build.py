@@ -1,7 +1,9 @@
-"""start_build: a CodeCommit push becomes at most one CodeBuild build per configured image.
+"""start_build: a CodeCommit push becomes at most one CodeBuild build per configured image, at
+once or when its branch's quiet window ends (core/build_window.py).
 
 Decisions (which refs, which files, which push is newer) are the pure functions at the top;
-`handle_push` applies them through the adapters in `BuildServices`.
+`handle_push` and `settle` apply them through the adapters in `BuildServices`, and both start
+an image's build through `start_image`.
 """
 
 from __future__ import annotations
@@ -11,16 +13,34 @@ from typing import Any, NamedTuple
 
 from ecr_pipeline.adapters.codebuild import BuildRequest, CodeBuild
 from ecr_pipeline.adapters.codecommit import CodeCommit, clone_url
+from ecr_pipeline.adapters.delayed_queue import DelayedQueue
 from ecr_pipeline.adapters.ecr import Ecr, repository_uri
 from ecr_pipeline.adapters.eventbridge import EventPublisher
 from ecr_pipeline.adapters.ledger import Ledger
 from ecr_pipeline.config import ImageConfig, PipelineConfig, RepositoryConfig
+from ecr_pipeline.core.build_window import (
+    REASON_NEWER_PUSH,
+    REASON_NOTHING_PENDING,
+    REASON_QUEUED,
+    SettleRequest,
+    images_to_build,
+    settle_body,
+)
 from ecr_pipeline.core.filters import paths_selected, ref_selected
 from ecr_pipeline.core.naming import build_tag
+from ecr_pipeline.core.trust import Home
 from ecr_pipeline.events.codecommit import RefChange
 from ecr_pipeline.events.pipeline import BuildSkipped, BuildStarted, PromotionRequested, Subject
-from ecr_pipeline.outcomes import BuildDecision, Outcome, PushStatus
-from ecr_pipeline.records import BranchBuild, BuildRecord, PushRecord, is_newer_push
+from ecr_pipeline.outcomes import BuildDecision, Outcome, PushStatus, SettleStatus
+from ecr_pipeline.records import (
+    BranchBuild,
+    BranchState,
+    BuildRecord,
+    PushOrdered,
+    PushRecord,
+    is_newer_push,
+    is_same_push,
+)
 
 REASON_NO_MATCHING_PATHS = "no changed file matches the image's paths"
 REASON_SUPERSEDED = "superseded by a newer push of the branch"
@@ -65,6 +85,8 @@ class BuildServices(NamedTuple):
     ledger: Ledger
     publisher: EventPublisher
     project: str
+    # The quiet-window queue; without it every push builds at once.
+    window_queue: DelayedQueue | None = None
 
 
 # --- decisions ---------------------------------------------------------------------------
@@ -90,25 +112,35 @@ def has_previous_commit(change: RefChange) -> bool:
     return bool(change.old_commit_id) and change.old_commit_id != _NULL_COMMIT
 
 
-def idempotency_token(change: RefChange, image: ImageConfig) -> str:
+def idempotency_token(push: PushOrdered, image: ImageConfig) -> str:
     """CodeBuild starts one build per token: a redelivered push starts nothing new."""
-    return hashlib.sha256(f"{change.push_id}|{image.ecr_repository}".encode()).hexdigest()
+    return hashlib.sha256(f"{push.push_id}|{image.ecr_repository}".encode()).hexdigest()
 
 
 def build_environment(
-    change: RefChange, repository: RepositoryConfig, image: ImageConfig, image_uri: str
+    push: PushRecord, region: str, repository: RepositoryConfig, image: ImageConfig, image_uri: str
 ) -> dict[str, str]:
     """The build's environment overrides; they appear in CodeBuild events, so no secret goes here."""
     return {
         "ECR_REPOSITORY_URI": image_uri,
-        "IMAGE_TAG": build_tag(change.commit_id) if change.commit_id else "",
+        "IMAGE_TAG": build_tag(push.commit),
         "DOCKERFILE": image.dockerfile,
         "BUILD_CONTEXT": image.context,
         "SOURCE_REPOSITORY": repository.name,
-        "SOURCE_REF_TYPE": change.ref_type,
-        "SOURCE_BRANCH": change.ref_name,
-        "SOURCE_URL": clone_url(change.region, repository.name),
+        "SOURCE_REF_TYPE": push.ref_type,
+        "SOURCE_BRANCH": push.ref_name,
+        "SOURCE_URL": clone_url(region, repository.name),
     }
+
+
+def waits_for_window(change: RefChange, repository: RepositoryConfig, services: BuildServices) -> bool:
+    """A push that moves an existing branch waits for the branch's quiet window (core/build_window.py)."""
+    return (
+        change.is_branch
+        and has_previous_commit(change)
+        and repository.build_window > 0
+        and services.window_queue is not None
+    )
 
 
 # --- the push ----------------------------------------------------------------------------
@@ -132,31 +164,84 @@ def handle_push(change: RefChange, config: PipelineConfig, services: BuildServic
         message=commit.message,
     )
     services.ledger.record_push(push)
+    window = waits_for_window(change, repository, services)
+    if change.is_branch and repository.build_window > 0:
+        # Every push of a windowed branch is its head until a newer one: what a settle builds at.
+        services.ledger.record_branch_head(push)
 
     # Path filters apply to branch pushes with a known previous commit; a new branch or a tag builds.
     changed_files: list[str] | None = None
     if change.is_branch and change.old_commit_id and has_previous_commit(change):
         changed_files = services.codecommit.changed_files(repository.name, change.old_commit_id, change.commit_id)
 
-    outcomes = [_handle_image(change, repository, image, push, changed_files, services) for image in repository.images]
+    origin = Home(change.account, change.region)
+    outcomes = []
+    with services.publisher.batch():
+        for image in repository.images:
+            subject = Subject.of_push(push, image.ecr_repository, repository_uri=image_uri(origin, image))
+            if changed_files is not None and not paths_selected(changed_files, image.paths, image.paths_ignore):
+                services.publisher.publish(
+                    BuildSkipped(subject, REASON_NO_MATCHING_PATHS, changed_files=len(changed_files))
+                )
+                outcomes.append(ImageOutcome(image.ecr_repository, "skipped", REASON_NO_MATCHING_PATHS))
+            elif window:
+                services.ledger.mark_pending(repository.name, push.ref_name, image.ecr_repository, push, push.commit)
+                outcomes.append(ImageOutcome(image.ecr_repository, "queued", REASON_QUEUED))
+            else:
+                outcomes.append(start_image(push, repository, image, origin, services))
+    if window and services.window_queue is not None:
+        # Sent even when this push touched no image: an earlier push's pending build waits for it.
+        services.window_queue.send(settle_body(push), repository.build_window)
     return PushOutcome(repository.name, change.ref_name, images=tuple(outcomes))
 
 
-def _handle_image(
-    change: RefChange,
+def settle(
+    request: SettleRequest, config: PipelineConfig, origin: Home, services: BuildServices
+) -> Outcome[SettleStatus]:
+    """A branch's quiet window ended: build its pending images at its head (core/build_window.py)."""
+    facts: dict[str, Any] = {"repository": request.repository, "branch": request.branch, "push_id": request.push_id}
+    repository = config.repository(request.repository)
+    if repository is None:
+        return Outcome("ignored", f"repository {request.repository} is not in pipeline.yaml", facts=facts)
+    state = services.ledger.branch_state(repository.name, request.branch)
+    head = state.head
+    if head is None:
+        return Outcome("ignored", f"no push of branch {request.branch} is recorded", facts=facts)
+    own_window = is_same_push(head, request)
+    ready = images_to_build(state, request, repository)
+    if not ready and not own_window:
+        return Outcome("waiting", REASON_NEWER_PUSH, facts={**facts, "head_push_id": head.push_id})
+    outcomes = []
+    with services.publisher.batch():
+        for image in repository.images:
+            if image.ecr_repository not in ready:
+                continue
+            outcomes.append(start_image(head, repository, image, origin, services, state))
+            services.ledger.mark_built(repository.name, head.ref_name, image.ecr_repository, head)
+    if own_window:
+        services.ledger.mark_settled(head)
+    images = [{key: value for key, value in image._asdict().items() if value not in (None, "")} for image in outcomes]
+    reason = None if outcomes else REASON_NOTHING_PENDING
+    return Outcome("settled", reason, facts={**facts, "commit": head.commit, "images": images})
+
+
+def image_uri(origin: Home, image: ImageConfig) -> str:
+    return repository_uri(origin.account, origin.region, image.ecr_repository)
+
+
+def start_image(
+    push: PushRecord,
     repository: RepositoryConfig,
     image: ImageConfig,
-    push: PushRecord,
-    changed_files: list[str] | None,
+    origin: Home,
     services: BuildServices,
+    branch_state: BranchState | None = None,
 ) -> ImageOutcome:
-    image_uri = repository_uri(change.account, change.region, image.ecr_repository)
-    subject = Subject.of_push(push, image.ecr_repository, repository_uri=image_uri)
-
-    if changed_files is not None and not paths_selected(changed_files, image.paths, image.paths_ignore):
-        services.publisher.publish(BuildSkipped(subject, REASON_NO_MATCHING_PATHS, changed_files=len(changed_files)))
-        return ImageOutcome(image.ecr_repository, "skipped", REASON_NO_MATCHING_PATHS)
-
+    """Build `push`'s commit for one image (or promote its existing image); on a branch, the build
+    becomes the branch's newest and, with supersede, stops the older one still running. A settle
+    passes the branch's state it has read, so the newest build is not read again."""
+    uri = image_uri(origin, image)
+    subject = Subject.of_push(push, image.ecr_repository, repository_uri=uri)
     existing_digest = services.ecr.find_image_digest(image.ecr_repository, build_tag(push.commit))
     if existing_digest:
         services.publisher.publish(
@@ -164,9 +249,14 @@ def _handle_image(
         )
         return ImageOutcome(image.ecr_repository, "promotion", REASON_IMAGE_EXISTS)
 
-    supersede = change.is_branch and repository.supersede
+    branch = push.ref_type == "branch"
+    supersede = branch and repository.supersede
     if supersede:
-        newest = services.ledger.newest_branch_build(repository.name, change.ref_name, image.ecr_repository)
+        newest = (
+            branch_state.builds.get(image.ecr_repository)
+            if branch_state is not None
+            else services.ledger.newest_branch_build(repository.name, push.ref_name, image.ecr_repository)
+        )
         if newest and is_newer_push(newest, push):
             services.publisher.publish(BuildSkipped(subject, REASON_SUPERSEDED))
             return ImageOutcome(image.ecr_repository, "skipped", REASON_SUPERSEDED)
@@ -174,10 +264,10 @@ def _handle_image(
     build_id = services.codebuild.start_build(
         BuildRequest(
             project=services.project,
-            source_location=clone_url(change.region, repository.name),
+            source_location=clone_url(origin.region, repository.name),
             source_version=push.commit,
-            environment=build_environment(change, repository, image, image_uri),
-            idempotency_token=idempotency_token(change, image),
+            environment=build_environment(push, origin.region, repository, image, uri),
+            idempotency_token=idempotency_token(push, image),
             buildspec=image.buildspec,
         )
     )
@@ -185,8 +275,8 @@ def _handle_image(
         BuildRecord(
             build_id=build_id,
             repository=repository.name,
-            ref_type=change.ref_type,
-            ref_name=change.ref_name,
+            ref_type=push.ref_type,
+            ref_name=push.ref_name,
             commit=push.commit,
             ecr_repository=image.ecr_repository,
             push_time=push.push_time,
@@ -195,17 +285,19 @@ def _handle_image(
     )
 
     superseded_build_id = None
-    if supersede:
+    # A windowed branch needs its newest build recorded even without supersede: where pending ends.
+    if supersede or (branch and repository.build_window > 0):
         this_build = BranchBuild(build_id, push.commit, push.push_time, push.push_id)
         claimed, other = services.ledger.claim_branch_build(
-            repository.name, change.ref_name, image.ecr_repository, this_build
+            repository.name, push.ref_name, image.ecr_repository, this_build
         )
-        if claimed and other and other.build_id != build_id and services.codebuild.is_running(other.build_id):
+        other = other if other and other.build_id != build_id else None
+        if supersede and claimed and other and services.codebuild.is_running(other.build_id):
             # Marked before stopping, so the STOPPED event is told as superseded, not failed.
             services.ledger.mark_superseded(other.build_id, build_id)
             services.codebuild.stop_build(other.build_id)
             superseded_build_id = other.build_id
-        elif not claimed and other and other.build_id != build_id:
+        elif supersede and not claimed and other:
             # A newer push claimed the branch while this build was starting: this one gives way.
             services.ledger.mark_superseded(build_id, other.build_id)
             services.codebuild.stop_build(build_id)

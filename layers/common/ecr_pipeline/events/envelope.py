@@ -6,6 +6,7 @@ A `MalformedEvent` is never retried: the handler logs the reason and drops the e
 from __future__ import annotations
 
 import datetime as dt
+import json
 import re
 from collections.abc import Callable, Mapping
 from types import MappingProxyType
@@ -160,6 +161,20 @@ def require_list(container: dict[str, Any], key: str, prefix: str) -> list[Any]:
     if not isinstance(value, list):
         raise MalformedEvent(field, "is missing" if value is None else f"must be a list, got {type(value).__name__}")
     return value
+
+
+def sqs_body(raw: Any, index: int) -> tuple[str, str, dict[str, Any]]:
+    """One record of an SQS batch as Lambda's event source delivers it, its body a JSON object:
+    (field prefix of the body, message id, body)."""
+    prefix = f"Records[{index}]"
+    record = require_mapping(raw, prefix)
+    text = require_str(record, "body", prefix)
+    try:
+        message = json.loads(text)
+    except json.JSONDecodeError:
+        raise MalformedEvent(f"{prefix}.body", "is not JSON") from None
+    check_depth(message, f"{prefix}.body")
+    return f"{prefix}.body", require_str(record, "messageId", prefix), require_mapping(message, f"{prefix}.body")
 
 
 def require_time(container: dict[str, Any], key: str, prefix: str) -> str:
