@@ -9,7 +9,7 @@ from aws_lambda_powertools.utilities.idempotency import idempotent_function
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from ecr_pipeline.adapters.codedeploy import CodeDeploy
-from ecr_pipeline.adapters.deploy_queue import DeployRetryQueue
+from ecr_pipeline.adapters.delayed_queue import DelayedQueue
 from ecr_pipeline.adapters.ecs import Ecs
 from ecr_pipeline.adapters.eventbridge import EventPublisher
 from ecr_pipeline.adapters.ledger import Ledger
@@ -30,7 +30,7 @@ services = DeployServices(
     ledger=Ledger(settings.ledger_table),
     publisher=EventPublisher(settings.event_source, settings.event_bus_name, stack=settings.stack_name),
     # Without a retry queue a busy group raises, and Lambda's async retries take over.
-    retry_queue=DeployRetryQueue(settings.deploy_retry_queue_url) if settings.deploy_retry_queue_url else None,
+    retry_queue=DelayedQueue(settings.deploy_retry_queue_url) if settings.deploy_retry_queue_url else None,
 )
 # Keyed on the image and the pushes promoted (or the retry request): one deployment per fact.
 idempotency = idempotency_config()

@@ -102,14 +102,15 @@ def handle_settle_batch(records: list[Any], context: LambdaContext) -> dict[str,
         except Exception:
             logger.exception("settle failed; the message is received again", message_id=request.message_id)
             failures.append({"itemIdentifier": request.message_id})
+    facts = {"settles": results, "batchItemFailures": failures}
     effects = {result.get("effect") for result in results}
-    effect = next((kind for kind in ("acted", "ignored", "rejected") if kind in effects), "acted")
-    status = {"acted": "handled", "ignored": "ignored", "rejected": "rejected"}[effect]
-    answer: dict[str, Any] = {"status": status, "effect": effect, "settles": results, "batchItemFailures": failures}
-    if effect == "rejected":
-        # Every message was rejected: the batch is, naming the first one's field and reason.
-        answer.update(field=results[0].get("field"), reason=results[0].get("reason"))
-    return answer
+    if results and effects == {"rejected"}:
+        # Every message was rejected: so is the batch, naming the first one's field.
+        first = results[0]
+        return Outcome("rejected", first.get("reason"), facts={"field": first.get("field"), **facts}).as_result()
+    # Acted when any message acted (or failed, to be received again); otherwise ignored.
+    status: PushStatus = "handled" if "acted" in effects or not results else "ignored"
+    return Outcome(status, facts=facts).as_result()
 
 
 @logger.inject_lambda_context

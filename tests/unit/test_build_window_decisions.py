@@ -28,6 +28,10 @@ REPOSITORY = RepositoryConfig(
 )
 
 
+def names(images: list[ImageConfig]) -> list[str]:
+    return [image.ecr_repository for image in images]
+
+
 def request(push: PushRecord | PendingBuild) -> SettleRequest:
     return SettleRequest("m-1", "123456789012", "us-east-1", "mono", "main", push.push_time, push.push_id)
 
@@ -66,10 +70,10 @@ def test_the_head_s_own_settle_builds_every_pending_image_and_only_those() -> No
     built = BranchBuild("build-b", "b" * 40, pending.push_time, pending.push_id)
     state = BranchState(HEAD, False, {"stack/b": built}, {"stack/a": pending, "stack/b": pending})
 
-    assert images_to_build(state, request(HEAD), REPOSITORY) == ["stack/a"]
+    assert names(images_to_build(state, request(HEAD), REPOSITORY)) == ["stack/a"]
     # An older push's settle waits for the head's, unless the head was settled already.
     assert images_to_build(state, request(pending), REPOSITORY) == []
-    assert images_to_build(state._replace(settled=True), request(pending), REPOSITORY) == ["stack/a"]
+    assert names(images_to_build(state._replace(settled=True), request(pending), REPOSITORY)) == ["stack/a"]
 
 
 def test_an_image_waits_at_most_five_windows() -> None:

@@ -104,13 +104,13 @@ def test_retry_delay_backs_off_to_the_sqs_limit() -> None:
 
 
 def test_retry_message_is_parsed_from_sqs() -> None:
-    body = RetryRequest("demo-app", "dev", "2026-11-28T10:05:00.000000Z", "id1", "uri", 2).as_body()
+    body = RetryRequest("demo-app", "dev", "2026-11-28T10:05:00.000000Z", "id1", 2).as_body()
 
     (request,) = parse_deploy_event(
         {"Records": [{"messageId": "m-1", "eventSource": "aws:sqs", "body": json.dumps(body)}]}
     )  # type: ignore[misc]
 
-    assert request == RetryRequest("demo-app", "dev", "2026-11-28T10:05:00.000000Z", "id1", "uri", 2)
+    assert request == RetryRequest("demo-app", "dev", "2026-11-28T10:05:00.000000Z", "id1", 2)
 
 
 def test_retry_message_that_is_not_json_names_the_record() -> None:
@@ -121,7 +121,7 @@ def test_retry_message_that_is_not_json_names_the_record() -> None:
 
 
 def test_retry_message_with_a_push_time_that_is_not_a_time_names_it() -> None:
-    body = RetryRequest("demo-app", "dev", "t1", "id1", "uri", 2).as_body()
+    body = RetryRequest("demo-app", "dev", "t1", "id1", 2).as_body()
 
     with pytest.raises(MalformedEvent) as raised:
         parse_deploy_event({"Records": [{"messageId": "m-1", "eventSource": "aws:sqs", "body": json.dumps(body)}]})

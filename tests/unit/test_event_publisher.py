@@ -23,6 +23,12 @@ def stubbed_client() -> tuple[object, Stubber]:
     return client, Stubber(client)
 
 
+def in_one_batch(publisher: EventPublisher, records: list[Any]) -> None:
+    with publisher.batch():
+        for record in records:
+            publisher.publish(record)
+
+
 def test_every_event_carries_the_stack_name() -> None:
     client, stub = stubbed_client()
     detail = to_detail(STARTED)
@@ -98,10 +104,10 @@ def test_a_batch_sends_at_most_ten_entries_per_call(entries: int, calls: int) ->
     assert events.sent() == [f"b:{number}" for number in range(entries)]  # each once, in order
 
 
-def test_publish_all_is_one_batch() -> None:
+def test_three_events_of_one_batch_are_one_call() -> None:
     events = RecordingEvents()
 
-    EventPublisher("ecr-pipeline", events_client=events).publish_all([started(1), started(2), started(3)])
+    in_one_batch(EventPublisher("ecr-pipeline", events_client=events), [started(1), started(2), started(3)])
 
     assert len(events.calls) == 1 and events.sent() == ["b:1", "b:2", "b:3"]
 
@@ -173,7 +179,7 @@ def test_a_refused_entry_is_sent_again_alone_and_nothing_accepted_goes_twice() -
     )
     publisher = EventPublisher("ecr-pipeline", events_client=events)
 
-    publisher.publish_all([started(number) for number in range(5)])
+    in_one_batch(publisher, [started(number) for number in range(5)])
 
     assert [len(call) for call in events.calls] == [5, 1]
     assert json.loads(events.calls[1][0]["Detail"])["build_id"] == "b:2"
@@ -190,7 +196,7 @@ def test_an_entry_refused_twice_is_an_error_naming_each_refused_event() -> None:
     skipped = BuildSkipped(SUBJECT, reason="superseded", build_id="b:3")
 
     with pytest.raises(EventNotPublished) as raised:
-        publisher.publish_all([started(0), started(1), started(2), skipped])
+        in_one_batch(publisher, [started(0), started(1), started(2), skipped])
 
     assert raised.value.refused == [
         ("Build Started", "InternalFailure", "refused"),

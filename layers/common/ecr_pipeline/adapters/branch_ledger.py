@@ -67,14 +67,14 @@ class BranchLedger(LedgerTable):
         key = {"pk": _branch_pk(push.repository, push.ref_name), "sk": _HEAD}
         return self._put({**key, "kind": "branch_head", **push._asdict()}, NEWER_PUSH, push)[0]
 
-    def mark_pending(self, repository: str, branch: str, ecr_repository: str, push: PushOrdered, commit: str) -> bool:
-        """Record that `push` changed the image's paths; False when a newer touching push is recorded."""
+    def mark_pending(self, ecr_repository: str, push: PushRecord) -> bool:
+        """Record that a push of a branch changed the image's paths; False when a newer touching push is recorded."""
         return self._write(
             "update_item",
             NEWER_PUSH,
             push,
-            {":commit": {"S": commit}, ":kind": {"S": "pending_build"}},
-            Key={"pk": {"S": _branch_pk(repository, branch)}, "sk": {"S": _PENDING + ecr_repository}},
+            {":commit": {"S": push.commit}, ":kind": {"S": "pending_build"}},
+            Key={"pk": {"S": _branch_pk(push.repository, push.ref_name)}, "sk": {"S": _PENDING + ecr_repository}},
             UpdateExpression=(
                 "SET #commit = :commit, push_time = :push_time, push_id = :push_id,"
                 " since = if_not_exists(since, :push_time), kind = :kind"

@@ -11,7 +11,7 @@ the handling of one event in it, so the several events of one invocation cost on
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
@@ -106,12 +106,6 @@ class EventPublisher:
         response = self._client.put_events(Entries=[entry])
         if response.get("FailedEntryCount"):
             raise EventNotPublished([_refusal(entry, response["Entries"][0])])
-
-    def publish_all(self, records: Iterable[Record], resources: list[str] | None = None) -> None:
-        """Publish several records in as few calls as the limits allow."""
-        with self.batch():
-            for record in records:
-                self.publish(record, resources)
 
     @contextmanager
     def batch(self) -> Iterator[None]:

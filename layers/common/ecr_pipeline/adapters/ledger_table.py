@@ -106,17 +106,21 @@ class LedgerTable:
         return from_item(response.get("Attributes", {}))
 
     def _query(self, pk: str) -> list[dict[str, Any]]:
-        """Every item of one partition, consistently read, all pages."""
-        items: list[dict[str, Any]] = []
-        request: dict[str, Any] = {
-            "TableName": self._table,
-            "KeyConditionExpression": "pk = :pk",
-            "ExpressionAttributeValues": {":pk": {"S": pk}},
-            "ConsistentRead": True,
-        }
-        while True:
-            response = self._client.query(**request)
-            items.extend(from_item(item) for item in response.get("Items", []))
-            if "LastEvaluatedKey" not in response:
-                return items
-            request["ExclusiveStartKey"] = response["LastEvaluatedKey"]
+        return query_partition(self._client, self._table, pk)
+
+
+def query_partition(dynamodb_client: Any, table: str, pk: str) -> list[dict[str, Any]]:
+    """Every item of one partition of the ledger table, as plain values: consistently read, all pages."""
+    items: list[dict[str, Any]] = []
+    request: dict[str, Any] = {
+        "TableName": table,
+        "KeyConditionExpression": "pk = :pk",
+        "ExpressionAttributeValues": {":pk": {"S": pk}},
+        "ConsistentRead": True,
+    }
+    while True:
+        response = dynamodb_client.query(**request)
+        items.extend(from_item(item) for item in response.get("Items", []))
+        if "LastEvaluatedKey" not in response:
+            return items
+        request["ExclusiveStartKey"] = response["LastEvaluatedKey"]

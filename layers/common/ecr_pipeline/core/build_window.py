@@ -23,7 +23,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any, NamedTuple
 
-from ecr_pipeline.config import RepositoryConfig
+from ecr_pipeline.config import ImageConfig, RepositoryConfig
 from ecr_pipeline.events.envelope import (
     CODECOMMIT_REPOSITORY,
     MalformedEvent,
@@ -102,8 +102,8 @@ def waited_too_long(head: PushRecord, pending: PendingBuild, window_seconds: int
     return waited.total_seconds() >= MAX_WAIT_WINDOWS * window_seconds
 
 
-def images_to_build(state: BranchState, request: SettleRequest, repository: RepositoryConfig) -> list[str]:
-    """The ECR repositories whose pending change this settle builds at the head (see the module)."""
+def images_to_build(state: BranchState, request: SettleRequest, repository: RepositoryConfig) -> list[ImageConfig]:
+    """The images whose pending change this settle builds at the head (see the module)."""
     head = state.head
     if head is None:
         return []
@@ -114,7 +114,7 @@ def images_to_build(state: BranchState, request: SettleRequest, repository: Repo
         if pending is None:
             continue
         if own_window or state.settled or waited_too_long(head, pending, repository.build_window):
-            ready.append(image.ecr_repository)
+            ready.append(image)
     return ready
 
 

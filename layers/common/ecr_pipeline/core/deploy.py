@@ -22,7 +22,7 @@ from __future__ import annotations
 from typing import Any, NamedTuple
 
 from ecr_pipeline.adapters.codedeploy import CodeDeploy, DeploymentLimitExceeded, DeploymentTargetMissing
-from ecr_pipeline.adapters.deploy_queue import DeployRetryQueue
+from ecr_pipeline.adapters.delayed_queue import DelayedQueue
 from ecr_pipeline.adapters.ecs import Ecs
 from ecr_pipeline.adapters.eventbridge import EventPublisher
 from ecr_pipeline.adapters.ledger import Ledger
@@ -64,7 +64,7 @@ class DeployServices(NamedTuple):
     codedeploy: CodeDeploy
     ledger: Ledger
     publisher: EventPublisher
-    retry_queue: DeployRetryQueue | None
+    retry_queue: DelayedQueue | None
 
 
 # --- effects -----------------------------------------------------------------------------
@@ -225,7 +225,7 @@ def retry_pending(request: RetryRequest, config: PipelineConfig, services: Deplo
     if image is None or image.verdict != PASSED or not image.repository_uri:
         return _environment(request, "dropped", "the candidate's image has no PASSED verdict in the ledger")
     repository = image_config.codecommit_repository if image_config else ""
-    # The URI the ledger recorded, not the queue message's.
+    # The URI tag_image recorded in the ledger.
     context = _Context(target, state.push(repository), image.repository_uri)
     return start_deployment(
         state, context, state.task_definition_arn, attempt=request.attempt, services=services, earlier_try=True
@@ -304,7 +304,6 @@ def _queue(
         environment=candidate.environment,
         push_time=candidate.push_time,
         push_id=candidate.push_id,
-        repository_uri=context.repository_uri,
         attempt=attempt + 1,
     )
     services.retry_queue.send(request.as_body(), delay)

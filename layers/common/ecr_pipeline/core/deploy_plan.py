@@ -7,7 +7,7 @@ import fnmatch
 import json
 from typing import Any, NamedTuple
 
-from ecr_pipeline.adapters.deploy_queue import MAX_DELAY_SECONDS
+from ecr_pipeline.adapters.delayed_queue import MAX_DELAY_SECONDS
 from ecr_pipeline.config import DeployTarget, ImageConfig
 from ecr_pipeline.events.envelope import (
     MalformedEvent,
@@ -33,7 +33,6 @@ class RetryRequest(NamedTuple):
     environment: str
     push_time: str
     push_id: str
-    repository_uri: str
     attempt: int
 
     def as_body(self) -> dict[str, Any]:
@@ -43,7 +42,6 @@ class RetryRequest(NamedTuple):
             "environment": self.environment,
             "push_time": self.push_time,
             "push_id": self.push_id,
-            "repository_uri": self.repository_uri,
             "attempt": self.attempt,
         }
 
@@ -181,7 +179,6 @@ def parse_deploy_event(event: Any) -> DeployMessage:
                     environment=require_str(message, "environment", prefix),
                     push_time=require_time(message, "push_time", prefix),
                     push_id=require_str(message, "push_id", prefix),
-                    repository_uri=require_str(message, "repository_uri", prefix),
                     attempt=attempt,
                 )
             )

@@ -133,14 +133,12 @@ def build_environment(
     }
 
 
-def waits_for_window(change: RefChange, repository: RepositoryConfig, services: BuildServices) -> bool:
-    """A push that moves an existing branch waits for the branch's quiet window (core/build_window.py)."""
-    return (
-        change.is_branch
-        and has_previous_commit(change)
-        and repository.build_window > 0
-        and services.window_queue is not None
-    )
+def window_queue(change: RefChange, repository: RepositoryConfig, services: BuildServices) -> DelayedQueue | None:
+    """Where a push that moves an existing branch waits for the branch's quiet window
+    (core/build_window.py); None when this push builds at once."""
+    if change.is_branch and has_previous_commit(change) and repository.build_window > 0:
+        return services.window_queue
+    return None
 
 
 # --- the push ----------------------------------------------------------------------------
@@ -164,7 +162,7 @@ def handle_push(change: RefChange, config: PipelineConfig, services: BuildServic
         message=commit.message,
     )
     services.ledger.record_push(push)
-    window = waits_for_window(change, repository, services)
+    window = window_queue(change, repository, services)
     if change.is_branch and repository.build_window > 0:
         # Every push of a windowed branch is its head until a newer one: what a settle builds at.
         services.ledger.record_branch_head(push)
@@ -185,13 +183,13 @@ def handle_push(change: RefChange, config: PipelineConfig, services: BuildServic
                 )
                 outcomes.append(ImageOutcome(image.ecr_repository, "skipped", REASON_NO_MATCHING_PATHS))
             elif window:
-                services.ledger.mark_pending(repository.name, push.ref_name, image.ecr_repository, push, push.commit)
+                services.ledger.mark_pending(image.ecr_repository, push)
                 outcomes.append(ImageOutcome(image.ecr_repository, "queued", REASON_QUEUED))
             else:
                 outcomes.append(start_image(push, repository, image, origin, services))
-    if window and services.window_queue is not None:
+    if window:
         # Sent even when this push touched no image: an earlier push's pending build waits for it.
-        services.window_queue.send(settle_body(push), repository.build_window)
+        window.send(settle_body(push), repository.build_window)
     return PushOutcome(repository.name, change.ref_name, images=tuple(outcomes))
 
 
@@ -213,9 +211,7 @@ def settle(
         return Outcome("waiting", REASON_NEWER_PUSH, facts={**facts, "head_push_id": head.push_id})
     outcomes = []
     with services.publisher.batch():
-        for image in repository.images:
-            if image.ecr_repository not in ready:
-                continue
+        for image in ready:
             outcomes.append(start_image(head, repository, image, origin, services, state))
             services.ledger.mark_built(repository.name, head.ref_name, image.ecr_repository, head)
     if own_window:

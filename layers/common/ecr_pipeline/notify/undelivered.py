@@ -26,6 +26,7 @@ from aws_lambda_powertools.metrics import MetricUnit, single_metric
 from botocore.exceptions import BotoCoreError, ClientError
 
 from ecr_pipeline.adapters.clients import client
+from ecr_pipeline.adapters.ledger_table import query_partition
 from ecr_pipeline.idempotency import EXPIRES_AFTER_SECONDS
 from ecr_pipeline.notify.delivery import Channel, DeliveryAmbiguous, Undelivered
 from ecr_pipeline.observability import logger
@@ -100,26 +101,15 @@ class UndeliveredNotifications:
         self._client.put_item(TableName=self._ledger_table, Item=item)
 
     def all_kept(self) -> list[Undelivered]:
-        kept: list[Undelivered] = []
-        arguments: dict[str, Any] = {
-            "TableName": self._ledger_table,
-            "KeyConditionExpression": "pk = :pk",
-            "ExpressionAttributeValues": {":pk": {"S": PARTITION}},
-        }
-        while True:
-            response = self._client.query(**arguments)
-            kept.extend(_kept(item) for item in response.get("Items", []))
-            if "LastEvaluatedKey" not in response:
-                return kept
-            arguments["ExclusiveStartKey"] = response["LastEvaluatedKey"]
+        return [_kept(values) for values in query_partition(self._client, self._ledger_table, PARTITION)]
 
     def forget(self, kept: Undelivered) -> None:
         self._client.delete_item(TableName=self._ledger_table, Key=undelivered_key(kept.channel, kept.fact))
 
 
-def _kept(item: Mapping[str, Mapping[str, str]]) -> Undelivered:
+def _kept(values: Mapping[str, Any]) -> Undelivered:
     def text(name: str) -> str:
-        return item.get(name, {}).get("S", "")
+        return str(values.get(name, ""))
 
     return Undelivered(
         fact=text("fact"),
@@ -128,7 +118,7 @@ def _kept(item: Mapping[str, Mapping[str, str]]) -> Undelivered:
         title=text("title"),
         reason=text("reason"),
         rendered=json.loads(text("rendered") or "{}"),
-        attempts=int(item.get("attempts", {}).get("N", "0")),
+        attempts=int(values.get("attempts", 0)),
         kept_at=text("kept_at"),
     )
 
