@@ -1,11 +1,11 @@
-"""A container engine and an image registry owned by the emulator, for a future docker mode.
+"""A container engine and an image registry owned by the emulator, for docker mode.
 
 `DockerEngine` runs its own dockerd (its own data root, exec root and socket, no bridge, no
 iptables, no forwarding), so builds never touch the host's daemon and reach nothing beyond
 loopback. `Registry` runs the CNCF distribution registry on 127.0.0.1 with htpasswd auth and
 posts its events (push, pull) to a URL. `base_image` makes a busybox base image locally with
 `docker import`, so a build needs no registry on the internet.
-Nothing here is started by the emulator's run yet.
+Docker mode (emulator.docker_mode) starts both for a run.
 """
 
 from __future__ import annotations
@@ -34,7 +34,8 @@ DOCKER_CLIENT = Path("/usr/bin/docker")
 REGISTRY_BINARY = Path("/usr/bin/docker-registry")
 BUSYBOX = Path("/bin/busybox")
 INSTALL_COMMAND = (
-    "apt-get update && apt-get install -y --no-install-recommends docker.io docker-registry busybox-static"
+    "apt-get update && apt-get install -y --no-install-recommends"
+    " docker.io docker-registry busybox-static apache2-utils mmdebstrap"
 )
 HTPASSWD_INSTALL_COMMAND = "apt-get install -y --no-install-recommends apache2-utils"
 # sun_path holds 108 bytes with the final NUL; containerd's sockets sit up to this deep under the exec root.
@@ -148,8 +149,20 @@ def free_loopback_port() -> int:
 class DockerEngine:
     """A dockerd of the emulator's own: started in the work directory, stopped by its PID."""
 
-    def __init__(self, work_dir: Path, start_timeout: float = 30.0) -> None:
+    def __init__(
+        self,
+        work_dir: Path,
+        start_timeout: float = 30.0,
+        proxy: str | None = None,
+        insecure_registries: tuple[str, ...] = (),
+        trusted_certificates: bytes | None = None,
+    ) -> None:
         self.root = Path(work_dir).resolve() / "docker"
+        # Every registry request of dockerd (pulls, pushes, BuildKit's cache) goes to this loopback proxy.
+        self.proxy = proxy
+        self.insecure_registries = insecure_registries
+        # PEM certificates dockerd trusts instead of the system's (SSL_CERT_FILE): the registry front's authority.
+        self.trusted_certificates = trusted_certificates
         self.data_root = self.root / "data"
         self.pidfile = self.root / "dockerd.pid"
         self.log_path = self.root / "dockerd.log"
@@ -199,7 +212,19 @@ class DockerEngine:
             str(self.pidfile),
             "-H",
             self.host,
+            *(f"--insecure-registry={registry}" for registry in self.insecure_registries),
         ]
+
+    def daemon_env(self) -> dict[str, str]:
+        """dockerd's environment: with a proxy, every host but loopback is reached through it (no DNS lookup)."""
+        env = _client_base_env()
+        if self.proxy is not None:
+            env.update({"HTTP_PROXY": self.proxy, "HTTPS_PROXY": self.proxy, "NO_PROXY": ""})
+        if self.trusted_certificates is not None:
+            bundle = self.root / "trusted-certificates.pem"
+            bundle.write_bytes(self.trusted_certificates)
+            env["SSL_CERT_FILE"] = str(bundle)
+        return env
 
     def start(self) -> DockerEngine:
         if not available():
@@ -212,7 +237,7 @@ class DockerEngine:
             stdin=subprocess.DEVNULL,
             stdout=self._log,
             stderr=subprocess.STDOUT,
-            env=_client_base_env(),
+            env=self.daemon_env(),
             start_new_session=True,
         )
         deadline = time.monotonic() + self.start_timeout

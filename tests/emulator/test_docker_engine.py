@@ -16,15 +16,9 @@ import pytest
 
 from emulator.buildspec import Buildspec, parse_buildspec, run_buildspec
 from emulator.docker_engine import DockerEngine, EngineError, Registry, available, base_image, mounts_under
+from tests.engine import IN_CI, needs_engine
 
-IN_CI = os.environ.get("CI") == "true"
 BASE_IMAGE = "public.ecr.aws/docker/library/busybox:stable"
-
-needs_engine = pytest.mark.skipif(
-    not available() and not IN_CI,
-    reason="docker engine not installed: apt-get update && apt-get install -y --no-install-recommends "
-    "docker.io docker-registry busybox-static",
-)
 
 
 class EventInbox:
