@@ -5,6 +5,8 @@ SHELL := /bin/bash
 VENV      := .venv
 SAM_VENV  := .venv-sam
 PY        := $(VENV)/bin/python
+# make demo BUILDS=docker: real builds on the emulator's own dockerd (docs/emulator.md)
+BUILDS    ?= embedded
 SAM       := $(SAM_VENV)/bin/sam
 # sam build needs a python3.12 on PATH for the python3.12 runtime: the project venv has one.
 # The template's Fn::ForEach loops (AWS::LanguageExtensions) are expanded by SAM CLI itself.
@@ -37,7 +39,7 @@ setup: $(VENV)/.installed $(SAM_VENV)/.installed
 
 # --- the two commands ------------------------------------------------------------------------
 demo: $(VENV)/.installed
-	$(PY) -m emulator demo
+	$(PY) -m emulator demo --builds $(BUILDS)
 
 test: setup
 	@set -o pipefail; failed=(); \

@@ -7,11 +7,13 @@ import dataclasses
 import json
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 from ecr_pipeline.config import ConfigError
 from emulator.core import DEFAULT_CONFIG, DEFAULT_TEMPLATE, REPO_ROOT, Emulator, Options
+from emulator.docker_engine import EngineError
 from emulator.output import Printer
 from emulator.report import build_report, print_summary
 from emulator.scenario import ScenarioError, ScenarioRunner, load_scenario
@@ -21,15 +23,36 @@ DEMO_SCENARIO = Path(__file__).resolve().parent / "scenarios" / "demo.yaml"
 DEMO_REPORT = REPO_ROOT / "reports" / "demo-report.json"
 
 
-def run_scenario(scenario_path: Path, options: Options, report_path: Path | None = None) -> dict[str, Any]:
+def _keep_running(emulator: Emulator) -> None:
+    """Hold the emulator (its endpoints, containers and registry) up until Ctrl-C."""
+    print("The emulator keeps running; press Ctrl-C to stop it.", flush=True)
+    try:
+        while True:
+            time.sleep(3600)
+    except KeyboardInterrupt:
+        print("\nstopping", flush=True)
+
+
+def run_scenario(
+    scenario_path: Path,
+    options: Options,
+    report_path: Path | None = None,
+    keep_running: bool = False,
+    while_running: Callable[[Emulator, dict[str, Any]], None] | None = None,
+) -> dict[str, Any]:
     """Run a scenario from start to finish and return its report (also written to `report_path`).
 
-    The template's parameters are the scenario's `parameters`, then the options' (the command line wins)."""
+    The template's parameters are the scenario's `parameters`, then the options' (the command line wins).
+    `while_running` sees the emulator and the report before the emulator stops (tests look at docker mode's
+    registry and containers there)."""
     started = time.monotonic()
     scenario = load_scenario(scenario_path)
     parameters = check_parameter_overrides(options.template, {**scenario.parameters, **options.parameters})
     options.printer.line(f"Scenario {scenario.name}: {scenario.description}".rstrip(": "))
-    with Emulator(dataclasses.replace(options, parameters=parameters)) as emulator:
+    builds = "docker" if scenario.builds == "docker" else options.builds
+    base_images = tuple(dict.fromkeys((*options.base_images, *scenario.base_images)))
+    run_options = dataclasses.replace(options, parameters=parameters, builds=builds, base_images=base_images)
+    with Emulator(run_options) as emulator:
         runner = ScenarioRunner(emulator, scenario)
         runner.run()
         report = build_report(emulator, scenario.name, time.monotonic() - started)
@@ -39,6 +62,10 @@ def run_scenario(scenario_path: Path, options: Options, report_path: Path | None
             report_path.parent.mkdir(parents=True, exist_ok=True)
             report_path.write_text(json.dumps(report, indent=2, default=str), encoding="utf-8")
         print_summary(emulator, report, str(report_path) if report_path else None)
+        if while_running is not None:
+            while_running(emulator, report)
+        if keep_running:
+            _keep_running(emulator)
     return report
 
 
@@ -87,6 +114,19 @@ def _parser() -> argparse.ArgumentParser:
     )
     demo = commands.add_parser("demo", help="run the built-in demo scenario")
     demo.add_argument("--report", type=Path, metavar="PATH", default=DEMO_REPORT, help=f"default: {DEMO_REPORT}")
+    for command in (run, demo):
+        command.add_argument(
+            "--builds",
+            choices=("embedded", "docker"),
+            default="embedded",
+            help="embedded (default): builds push a made-up image, no Docker needed; docker: the buildspec runs"
+            " against the emulator's own dockerd, ECR's registry is real, deployed images run (docs/emulator.md)",
+        )
+        command.add_argument(
+            "--keep-running",
+            action="store_true",
+            help="after the scenario, keep the emulator up (endpoints, containers) until Ctrl-C",
+        )
     return parser
 
 
@@ -94,7 +134,7 @@ def main(argv: list[str] | None = None) -> int:
     arguments = _parser().parse_args(argv)
     if arguments.command == "demo":
         scenario, report = DEMO_SCENARIO, arguments.report
-        options = Options(printer=Printer(events=False))
+        options = Options(printer=Printer(events=False), builds=arguments.builds)
     else:
         scenario, report = arguments.scenario, arguments.report
         if arguments.work_dir is not None and arguments.work_dir.exists() and any(arguments.work_dir.iterdir()):
@@ -109,10 +149,11 @@ def main(argv: list[str] | None = None) -> int:
             printer=Printer(enabled=True, events=not arguments.quiet),
             permissions=arguments.permissions,
             parameters=dict(arguments.parameter),
+            builds=arguments.builds,
         )
     try:
-        result = run_scenario(scenario, options, report)
-    except (ScenarioError, ConfigError, TemplateError) as error:
+        result = run_scenario(scenario, options, report, arguments.keep_running)
+    except (ScenarioError, ConfigError, TemplateError, EngineError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
     return 1 if any(not check["passed"] for check in result["checks"]) else 0

@@ -73,6 +73,8 @@ class Project:
     timeout_minutes: int
     queued_timeout_minutes: int
     log_group: str
+    # The project's inline buildspec (Source.BuildSpec): what a build runs unless StartBuild overrides it.
+    buildspec: str = ""
 
     @property
     def arn(self) -> str:
@@ -97,6 +99,11 @@ class Build:
     reason: str = ""
     image_digest: str | None = None
     phases: list[dict[str, Any]] = field(default_factory=list)
+    # StartBuild's buildspecOverride: inline YAML or a path in the source.
+    buildspec_override: str = ""
+    # Docker mode: the phases as the buildspec ran them (BatchGetBuilds' shape), and where its log is.
+    ran_phases: list[dict[str, Any]] | None = None
+    log_path: str | None = None
 
     @property
     def arn(self) -> str:
@@ -140,6 +147,7 @@ def project_from_template(properties: dict[str, Any]) -> Project:
         timeout_minutes=int(properties.get("TimeoutInMinutes", 60)),
         queued_timeout_minutes=int(properties.get("QueuedTimeoutInMinutes", 480)),
         log_group=_clean(logs.get("GroupName") or f"/aws/codebuild/{properties.get('Name')}"),
+        buildspec=_clean(source.get("BuildSpec")),
     )
 
 
@@ -208,7 +216,7 @@ class BuildSteps:
                 self._runtime.mark_unchecked_policy(self._role.logical_id)
         return self._role
 
-    def _denied(self, build: Build, actions: tuple[str, ...], resource: str) -> str | None:
+    def denied(self, build: Build, actions: tuple[str, ...], resource: str) -> str | None:
         """AWS's refusal of the first action the build role may not take (every one is a gap), or None."""
         role = self._role_of_builds()
         if role is None or not role.complete:
@@ -235,7 +243,7 @@ class BuildSteps:
         build.phase = "DOWNLOAD_SOURCE"
         if repository is None:
             return f"source {build.source_location} is not a repository of the emulator"
-        refusal = self._denied(build, ("codecommit:GitPull",), f"arn:aws:codecommit:{REGION}:{ACCOUNT_ID}:{name}")
+        refusal = self.denied(build, ("codecommit:GitPull",), f"arn:aws:codecommit:{REGION}:{ACCOUNT_ID}:{name}")
         if refusal:
             return f"ACCESS_DENIED: git clone of {name}: {refusal}"
         try:
@@ -243,7 +251,7 @@ class BuildSteps:
         except ApiError:
             return f"source version {build.source_version} does not exist"
         build.phase = "PRE_BUILD"
-        refusal = self._denied(build, ("ecr:GetAuthorizationToken",), "*")
+        refusal = self.denied(build, ("ecr:GetAuthorizationToken",), "*")
         if refusal:
             return f"aws ecr get-login-password: AccessDeniedException: {refusal}"
         build.phase = "BUILD"
@@ -267,14 +275,14 @@ class BuildSteps:
         repository_arn = f"arn:aws:ecr:{REGION}:{ACCOUNT_ID}:repository/{ecr_repository}"
         if build.variable("CACHE_TAG") and ecr_repository:
             # buildx only warns when it may not import the cache; exporting it is a push, and fails the build.
-            self._denied(build, PULL_ACTIONS, repository_arn)
-            refusal = self._denied(build, PUSH_ACTIONS, repository_arn)
+            self.denied(build, PULL_ACTIONS, repository_arn)
+            refusal = self.denied(build, PUSH_ACTIONS, repository_arn)
             if refusal:
                 return f"docker buildx build: exporting cache to {uri}: denied: {refusal}"
         build.phase = "POST_BUILD"
         if registry != f"{ACCOUNT_ID}.dkr.ecr.{REGION}.amazonaws.com" or not ecr_repository or not tag:
             return f"docker push: cannot push to {uri!r} with tag {tag!r}"
-        refusal = self._denied(build, PUSH_ACTIONS, repository_arn)
+        refusal = self.denied(build, PUSH_ACTIONS, repository_arn)
         if refusal:
             return f"docker push {uri}:{tag}: denied: {refusal}"
         manifest = image_manifest(ecr_repository, build.resolved_commit, dockerfile)

@@ -11,8 +11,9 @@ from __future__ import annotations
 import json
 import time
 import uuid
+from collections.abc import Callable
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from emulator.builds import Build, BuildSteps, Project
 from emulator.front import ApiError
@@ -20,6 +21,11 @@ from emulator.template import ACCOUNT_ID, REGION
 
 if TYPE_CHECKING:
     from emulator.runtime import BuildRuntime
+
+
+class Steps(Protocol):
+    def run(self, build: Build, injected_failure: Callable[[str], str | None]) -> str | None: ...
+
 
 _IDEMPOTENCY_WINDOW_SECONDS = 5 * 60
 _PHASES = ("SUBMITTED", "QUEUED", "PROVISIONING", "DOWNLOAD_SOURCE", "INSTALL", "PRE_BUILD", "BUILD", "POST_BUILD")
@@ -29,8 +35,22 @@ def _event_time(epoch: float) -> str:
     return datetime.fromtimestamp(epoch, UTC).strftime("%b %-d, %Y %-I:%M:%S %p")
 
 
+def _event_phase(phase: dict[str, Any]) -> dict[str, Any]:
+    """A phase in the event's shape; COMPLETED has only its start time, as in CodeBuild's events."""
+    if "endTime" not in phase:
+        return {"start-time": _event_time(phase["startTime"]), "phase-type": phase["phaseType"]}
+    return {
+        "phase-context": [f"{context['statusCode']}: {context['message']}" for context in phase.get("contexts", [])],
+        "start-time": _event_time(phase["startTime"]),
+        "end-time": _event_time(phase["endTime"]),
+        "duration-in-seconds": phase.get("durationInSeconds", 0),
+        "phase-type": phase["phaseType"],
+        "phase-status": phase["phaseStatus"],
+    }
+
+
 class CodeBuildService:
-    def __init__(self, runtime: BuildRuntime, projects: dict[str, Project]) -> None:
+    def __init__(self, runtime: BuildRuntime, projects: dict[str, Project], steps: Steps | None = None) -> None:
         self._runtime = runtime
         self.projects = projects
         self.builds: dict[str, Build] = {}
@@ -39,7 +59,8 @@ class CodeBuildService:
         # Scenario controls: fail the next N builds, or any build of these commits.
         self.fail_next: list[str] = []
         self.fail_commits: dict[str, str] = {}
-        self._steps = BuildSteps(runtime)
+        # What a provisioned build does: the embedded steps, or docker mode's buildspec run.
+        self._steps: Steps = steps or BuildSteps(runtime)
 
     # --- the API ---------------------------------------------------------------------------
 
@@ -115,6 +136,7 @@ class CodeBuildService:
             token=str(token) if token else None,
             fingerprint=fingerprint,
             started=now,
+            buildspec_override=str(params.get("buildspecOverride") or ""),
         )
         build.phases.append({"phaseType": "SUBMITTED", "phaseStatus": "SUCCEEDED", "startTime": now, "endTime": now})
         self.builds[build.id] = build
@@ -160,6 +182,17 @@ class CodeBuildService:
         build.ended = time.time()
         reached = _PHASES.index(build.phase) if build.phase in _PHASES else len(_PHASES) - 1
         start = build.phases[0]["startTime"]
+        if build.ran_phases is not None:
+            # Docker mode: the phases as they ran, with their own times and contexts.
+            build.phases = build.ran_phases
+            build.phase = "COMPLETED"
+            self._emit(build)
+            self._runtime.record_task(
+                f"build #{build.number} {status}" + (f": {reason}" if reason else ""),
+                build=build.id,
+                log=build.log_path,
+            )
+            return
         build.phases = [
             {
                 "phaseType": phase,
@@ -247,19 +280,7 @@ class CodeBuildService:
                 "stream-name": build.log_stream(),
                 "deep-link": self._deep_link(build),
             },
-            "phases": [
-                {
-                    "phase-context": [
-                        f"{context['statusCode']}: {context['message']}" for context in phase.get("contexts", [])
-                    ],
-                    "start-time": _event_time(phase["startTime"]),
-                    "end-time": _event_time(phase["endTime"]),
-                    "duration-in-seconds": phase.get("durationInSeconds", 0),
-                    "phase-type": phase["phaseType"],
-                    "phase-status": phase["phaseStatus"],
-                }
-                for phase in build.phases
-            ],
+            "phases": [_event_phase(phase) for phase in build.phases],
             "queued-timeout-in-minutes": project.queued_timeout_minutes,
         }
         if build.resolved_commit:

@@ -15,6 +15,7 @@ from __future__ import annotations
 import hashlib
 import json
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -41,9 +42,16 @@ class Deployment:
 
 
 class CodeDeployStates:
-    def __init__(self, runtime: Runtime, services: dict[tuple[str, str], tuple[str, str]]) -> None:
+    def __init__(
+        self,
+        runtime: Runtime,
+        services: dict[tuple[str, str], tuple[str, str]],
+        tasks: Callable[[str, str], str | None] | None = None,
+    ) -> None:
         self._runtime = runtime
         self.services = services  # (application, group) -> (cluster, service)
+        # Docker mode: run the task definition on the service for real, blue/green; its failure, or None.
+        self._tasks = tasks
         self.deployments: dict[str, Deployment] = {}
         self.failing: dict[tuple[str, str], int] = {}
         self.rejected: list[dict[str, str]] = []
@@ -183,6 +191,14 @@ class CodeDeployStates:
             self._runtime.record_task(f"deployment {deployment.id} of {deployment.group} FAILED (told to fail)")
             return
         target = self.services.get(key)
+        failure = None
+        if target and deployment.task_definition and self._tasks is not None:
+            failure = self._tasks(f"{target[0]}/{target[1]}", deployment.task_definition)
+        if failure is not None:
+            self._set_moto_status(deployment, "Failed")
+            self._emit(deployment, "FAILURE")
+            self._runtime.record_task(f"deployment {deployment.id} of {deployment.group} FAILED: {failure}")
+            return
         if target and deployment.task_definition:
             ecs = self._runtime.aws("ecs", caller="codedeploy", direct=True)
             ecs.update_service(cluster=target[0], service=target[1], taskDefinition=deployment.task_definition)

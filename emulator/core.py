@@ -25,12 +25,20 @@ from botocore.config import Config
 from moto.server import ThreadedMotoServer
 
 from ecr_pipeline.config import PipelineConfig, load_config
+from emulator.builds import build_role
 from emulator.bus import Bus
 from emulator.codebuild import CodeBuildService
 from emulator.codecommit import CodeCommitApi, GitRepository, RefUpdate
 from emulator.codedeploy import CodeDeployStates
 from emulator.delivery import Scheduler
+from emulator.docker_builds import DockerBuildSteps
+from emulator.docker_engine import EngineError
+from emulator.docker_engine import available as docker_available
+from emulator.docker_engine import missing_message as docker_missing_message
+from emulator.docker_mode import DEFAULT_BASE_IMAGES, DockerMode
 from emulator.ecr import EcrEvents
+from emulator.ecr_registry import ECR_HOST
+from emulator.ecs_tasks import EcsTasks, TaskSpec
 from emulator.front import Front
 from emulator.lambdas import FunctionPool
 from emulator.output import Printer
@@ -54,6 +62,8 @@ REPO_ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_TEMPLATE = REPO_ROOT / "template.yaml"
 DEFAULT_CONFIG = REPO_ROOT / "pipeline.yaml"
 SLACK_SECRET_NAME = f"{STACK_NAME}/slack-webhook"
+# How long a new task has to pass its health check (ALB: healthy threshold x interval, shortened).
+ECS_HEALTH_DEADLINE_SECONDS = 10.0
 _CLIENT_CONFIG = Config(retries={"max_attempts": 2, "mode": "standard"}, connect_timeout=5, read_timeout=60)
 
 
@@ -74,6 +84,11 @@ class Options:
     # Template parameter values over the template's defaults (`--parameter`, a scenario's `parameters`),
     # checked by emulator.template.check_parameter_overrides.
     parameters: dict[str, str] = field(default_factory=dict)
+    # embedded: builds push a made-up manifest (no Docker); docker: the buildspec runs against a real
+    # dockerd and ECR's data plane is a real registry (emulator.docker_mode).
+    builds: Literal["embedded", "docker"] = "embedded"
+    # Docker mode: base images made locally before the run (a scenario's `base_images` adds to them).
+    base_images: tuple[str, ...] = DEFAULT_BASE_IMAGES
 
 
 class Emulator:
@@ -101,6 +116,8 @@ class Emulator:
         self.ecr_events: EcrEvents | None = None
         self._tag_mutability: TagMutability | None = None
         self.codedeploy: CodeDeployStates | None = None
+        self.docker: DockerMode | None = None
+        self.ecs_tasks: EcsTasks | None = None
         self.inbox_url = ""
         self.setup_seconds = 0.0
         self._session = boto3.session.Session()
@@ -161,7 +178,11 @@ class Emulator:
         # The functions' init phases (imports) run in their processes while the resources are made.
         self.functions.start()
         self._create_resources(self.template)
-        self.codedeploy = CodeDeployStates(self, create_deploy_targets(self.aws, self.config))
+        self.codedeploy = CodeDeployStates(
+            self,
+            create_deploy_targets(self.aws, self.config),
+            self._run_service_tasks if self.docker is not None else None,
+        )
         self.scheduler = Scheduler(
             self.work,
             self.template,
@@ -190,6 +211,10 @@ class Emulator:
             moto_stopping.start()
         if self.functions is not None:
             self.functions.stop()
+        if self.ecs_tasks is not None:
+            self.ecs_tasks.stop_all()
+        if self.docker is not None:
+            self.docker.stop()
         if self.front is not None:
             self.front.stop()
         self.slack.stop()
@@ -230,7 +255,55 @@ class Emulator:
         self.inbox_url = create_resources(self.aws, template, self.slack.url)
         scanning = create_ecr_repositories(self.aws, template, self.config, self.tag_mutability, self.printer.warning)
         self.ecr_events = EcrEvents(self, scanning)
-        self.codebuild = CodeBuildService(self, codebuild_projects(template))
+        role = build_role(template)
+        if role is not None:
+            self.permissions.add_role(role.logical_id, role.name, list(role.statements), role.complete)
+        steps = None
+        if self.options.builds == "docker":
+            steps = DockerBuildSteps(self, self._start_docker(), self.work_dir, self.front_url)
+        self.codebuild = CodeBuildService(self, codebuild_projects(template), steps)
+
+    def _run_service_tasks(self, service: str, task_definition: str) -> str | None:
+        """Docker mode's ECS: the service's new task (its image pulled as the execution role) replaces
+        the running one blue/green behind the environment's loopback endpoint; why it failed, or None."""
+        assert self.docker is not None and self.docker.engine is not None
+        definition = self.aws("ecs", direct=True).describe_task_definition(taskDefinition=task_definition)
+        container = definition["taskDefinition"]["containerDefinitions"][0]
+        execution_role = str(definition["taskDefinition"].get("executionRoleArn") or "ecs-agent").rsplit("/", 1)[-1]
+        self.docker.login(execution_role)
+        pulled = self.docker.engine.run("pull", "--quiet", str(container["image"]), check=False, timeout=300)
+        if pulled.returncode != 0:
+            return f"CannotPullContainerError: {pulled.stderr.strip()}"
+        if self.ecs_tasks is None:
+            self.ecs_tasks = EcsTasks(self.docker.engine, health_deadline=ECS_HEALTH_DEADLINE_SECONDS)
+        environment = self.ecs_tasks.environment(service)
+        result = environment.deploy(TaskSpec.from_container_definition(container), task_definition)
+        if result.succeeded:
+            self.printer.task(f"{service} serves {task_definition.rsplit('/', 1)[-1]} on {environment.endpoint}")
+            return None
+        return result.reason
+
+    @property
+    def front_url(self) -> str:
+        assert self.front is not None
+        return self.front.url
+
+    def _start_docker(self) -> DockerMode:
+        """Docker mode's engine, registry and registry front, and the base images' stand-ins."""
+        if not docker_available():
+            raise EngineError(docker_missing_message())
+        self.docker = DockerMode(
+            self.work_dir, self.permissions, self.aws, self.printer.warning, self.options.base_images
+        )
+        self.docker.start()
+        assert self.docker.engine is not None and self.docker.registry is not None and self.docker.front is not None
+        self.printer.setup(
+            f"docker mode: dockerd (pid {self.docker.engine.pid}), registry on {self.docker.registry.url},"
+            f" ECR's registry host {ECR_HOST} via {self.docker.front.proxy_url}"
+        )
+        for line in self.docker.stand_ins:
+            self.printer.setup(f"base image {line}")
+        return self.docker
 
     @property
     def tag_mutability(self) -> TagMutability:
@@ -244,6 +317,8 @@ class Emulator:
         assert self.ecr_events is not None and self.codedeploy is not None
         self.front.local_services["codecommit"] = CodeCommitApi(self.git_repositories)
         self.front.local_services["codebuild"] = self.codebuild
+        if self.docker is not None:
+            self.front.local_operations[("ecr", "GetAuthorizationToken")] = self.docker.get_authorization_token
         # IAM first: AWS authorises a call before the service looks at it.
         self.front.guards += [self.permissions.guard, self.tag_mutability.guard, self.codedeploy.guard]
         self.front.observers += [
@@ -251,6 +326,7 @@ class Emulator:
             self.ecr_events.observe,
             self.codedeploy.observe,
             self.bus.put_events,
+            *([self.docker.observe] if self.docker is not None else []),
         ]
         self.bus.load_rules(template.rules)
         for spec in template.functions.values():

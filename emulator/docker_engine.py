@@ -154,13 +154,11 @@ class DockerEngine:
         work_dir: Path,
         start_timeout: float = 30.0,
         proxy: str | None = None,
-        insecure_registries: tuple[str, ...] = (),
         trusted_certificates: bytes | None = None,
     ) -> None:
         self.root = Path(work_dir).resolve() / "docker"
         # Every registry request of dockerd (pulls, pushes, BuildKit's cache) goes to this loopback proxy.
         self.proxy = proxy
-        self.insecure_registries = insecure_registries
         # PEM certificates dockerd trusts instead of the system's (SSL_CERT_FILE): the registry front's authority.
         self.trusted_certificates = trusted_certificates
         self.data_root = self.root / "data"
@@ -212,7 +210,6 @@ class DockerEngine:
             str(self.pidfile),
             "-H",
             self.host,
-            *(f"--insecure-registry={registry}" for registry in self.insecure_registries),
         ]
 
     def daemon_env(self) -> dict[str, str]:

@@ -18,7 +18,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-EXPECTATIONS = ("built", "tags", "not_tags", "verdict", "deployed", "not_deployed")
+EXPECTATIONS = ("built", "tags", "not_tags", "verdict", "deployed", "not_deployed", "serving")
 
 
 @dataclass(frozen=True)
@@ -43,7 +43,7 @@ def validate_expect(raw: Any, where: str) -> dict[str, Any]:
             raise ValueError(f"{where}.built: must be true or false")
         if key in ("tags", "not_tags") and not (isinstance(value, list) and all(isinstance(v, str) for v in value)):
             raise ValueError(f"{where}.{key}: must be a list of tags")
-        if key in ("verdict", "deployed", "not_deployed") and not isinstance(value, str):
+        if key in ("verdict", "deployed", "not_deployed", "serving") and not isinstance(value, str):
             raise ValueError(f"{where}.{key}: must be a string")
     return raw
 
@@ -153,6 +153,22 @@ def check_step(report: dict[str, Any], step: dict[str, Any], expect: dict[str, A
         checks.append(
             Check(
                 number, f"deployed to {expect['deployed']}", running == [commit], f"{expect['deployed']} runs {running}"
+            )
+        )
+    if "serving" in expect:
+        # Docker mode: the environment's endpoint answers with this commit's image behind it.
+        serving = [
+            item.get("serving") or {}
+            for item in report["final_state"]["environments"]
+            if item["environment"] == expect["serving"]
+        ]
+        answered = [entry for entry in serving if entry.get("commit") == commit and commit in str(entry.get("answer"))]
+        checks.append(
+            Check(
+                number,
+                f"{expect['serving']} serves it",
+                bool(commit) and len(answered) == len(serving) == 1,
+                f"{expect['serving']} serves {[(entry.get('commit'), entry.get('answer')) for entry in serving]}",
             )
         )
     if "not_deployed" in expect:

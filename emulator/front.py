@@ -75,6 +75,8 @@ class ApiCall:
 
 # A local service answers (operation, params) with a JSON-ready dict, or raises ApiError.
 LocalService = Callable[[str, dict[str, Any]], dict[str, Any]]
+# A local operation answers one call (its caller included) with a JSON-ready dict, or raises ApiError.
+LocalOperation = Callable[["ApiCall"], dict[str, Any]]
 # A guard may refuse a call before it reaches moto (raise ApiError); an observer sees every answered call.
 Guard = Callable[[ApiCall], None]
 Observer = Callable[[ApiCall], None]
@@ -117,6 +119,8 @@ class Front:
         backend = urlsplit(backend_url)
         self._backend = (backend.hostname or "127.0.0.1", backend.port or 80)
         self.local_services: dict[str, LocalService] = {}
+        # Single operations answered here although their service is moto's: (service, operation) -> answer.
+        self.local_operations: dict[tuple[str, str], LocalOperation] = {}
         self.guards: list[Guard] = []
         self.observers: list[Observer] = []
         # Faults of the emulator itself (not of the caller), reported with the run.
@@ -187,11 +191,15 @@ class Front:
             params=params,
             protocol=_protocol_of(request.headers),
         )
+        operation = self.local_operations.get((call.service, call.operation))
         local = self.local_services.get(call.service)
         try:
             for guard in self.guards:
                 guard(call)
-            if local is not None:
+            if operation is not None:
+                status, headers = 200, {"Content-Type": "application/x-amz-json-1.1"}
+                answer = json.dumps(operation(call), default=str).encode()
+            elif local is not None:
                 status, headers, answer = 200, {"Content-Type": "application/x-amz-json-1.1"}, self._local(local, call)
             else:
                 status, headers, answer = self._forward(request, path, body)

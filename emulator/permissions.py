@@ -48,6 +48,38 @@ class Permissions:
         self._statements: dict[str, tuple[list[Statement], bool]] = {}
         # The resource-based policies of the template's event buses, by bus ARN, read once.
         self._bus_policies: dict[str, list[ResourceStatement]] | None = None
+        # Roles of the template that are not a function's (the build role), by the caller name they use.
+        self._roles: dict[str, tuple[str, list[Statement], bool]] = {}
+
+    def add_role(self, caller: str, role_name: str, statements: list[Statement], complete: bool) -> None:
+        """A template role whose calls (made as `/fn/<caller>`) are checked like a function's."""
+        with self._lock:
+            self._roles[caller] = (role_name, statements, complete)
+
+    def authorize(self, caller: str, action: str, resource: str) -> str | None:
+        """One request of a data plane (ECR's registry) as IAM decides it: the denial message, or None.
+
+        A gap is recorded as for an API call; with `report` it is let through. An outsider is allowed."""
+        role = self._roles.get(caller)
+        policies = self._function_statements(caller)
+        if policies is not None:
+            assert self.template is not None
+            role_name = function_role_name(self.template, caller)
+            session = self.template.functions[caller].name
+        elif role is not None:
+            role_name, session = role[0], caller
+            policies = (role[1], role[2])
+        else:
+            return None
+        statements, complete = policies
+        if not complete:
+            self.mark_unchecked(caller)
+            return None
+        if is_allowed(statements, action, resource):
+            return None
+        self.record_gap(caller, action, resource)
+        message = denial_message(principal_arn(role_name, session), Request(action, resource))
+        return None if self.mode == "report" else message
 
     def guard(self, call: ApiCall) -> None:
         """Emulated IAM: a function's call is authorised against its template policies before moto sees it.
@@ -57,16 +89,20 @@ class Permissions:
         """
         assert self.template is not None
         policies = self._function_statements(call.caller)
-        if policies is None:
+        own_role = self._roles.get(call.caller)
+        if policies is None and own_role is None:
             self._guard_outsider(call)
             return
+        if policies is None:
+            assert own_role is not None
+            role, policies, session = own_role[0], (own_role[1], own_role[2]), call.caller
+        else:
+            role, session = function_role_name(self.template, call.caller), self.template.functions[call.caller].name
         statements, complete = policies
         if not complete:
             self.mark_unchecked(call.caller)
             return
-        spec = self.template.functions[call.caller]
-        role = function_role_name(self.template, call.caller)
-        principal = principal_arn(role, spec.name)
+        principal = principal_arn(role, session)
         refusal = None
         for request in requests_of(call):
             context = dict(request.context)

@@ -64,9 +64,32 @@ def builds_state(emulator: Emulator) -> list[dict[str, Any]]:
             "image_tag": build.variable("IMAGE_TAG"),
             "ecr_repository_uri": build.variable("ECR_REPOSITORY_URI"),
             "image_digest": build.image_digest,
+            **(
+                {"log": build.log_path, "seconds": round(build.ended - build.started, 2)}
+                if build.log_path is not None and build.ended is not None
+                else {}
+            ),
         }
         for build in emulator.codebuild.builds.values()
     ]
+
+
+def _serving(emulator: Emulator, service: str, by_digest: dict[str, dict[str, Any]]) -> dict[str, Any] | None:
+    """Docker mode: what the environment's endpoint answers now, and the commit of the image behind it."""
+    if emulator.docker is None:
+        return None
+    environment = emulator.ecs_tasks.environment(service) if emulator.ecs_tasks is not None else None
+    if environment is None or environment.current is None:
+        return {"endpoint": None, "answer": None, "commit": None, "digest": None}
+    digest = environment.current.image.rsplit("@", 1)[-1] if "@" in environment.current.image else None
+    image = by_digest.get(digest or "")
+    return {
+        "endpoint": environment.endpoint,
+        "answer": environment.serving(),
+        "commit": None if image is None else image["commit"],
+        "digest": digest,
+        "container": environment.current.container_id[:12],
+    }
 
 
 def environments_state(emulator: Emulator, images: dict[str, list[dict[str, Any]]]) -> list[dict[str, Any]]:
@@ -103,8 +126,10 @@ def environments_state(emulator: Emulator, images: dict[str, list[dict[str, Any]
                     for item in emulator.codedeploy.deployments.values()
                     if (item.application, item.group) == key
                 ]
+                serving = _serving(emulator, f"{target.cluster}/{target.service}", by_digest)
                 environments.append(
                     {
+                        **({"serving": serving} if serving is not None else {}),
                         "environment": target.environment,
                         "ref": target.ref,
                         "cluster": target.cluster,
@@ -296,6 +321,12 @@ def print_summary(emulator: Emulator, report: dict[str, Any], report_path: str |
             f"  {environment['environment']} ({environment['service']}): {commit}"
             f"  deployments: {', '.join(f'{n} {s}' for s, n in done.items()) or 'none'}"
         )
+        serving = environment.get("serving")
+        if serving is not None:
+            printer.line(
+                f"    serving on {serving['endpoint'] or '(nothing)'}: {serving['answer']!r}"
+                f" (commit {(serving['commit'] or '?')[:12]}); curl it while --keep-running holds the emulator up"
+            )
     printer.line("Messages")
     printer.line(f"  SNS: {len(state['sns_messages'])}")
     for message in state["sns_messages"]:

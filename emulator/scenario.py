@@ -19,6 +19,8 @@
       - push_image: {repository: demo-app, tag: hotfix, like: main}
       - slack: {answer: 500 | 429 | timeout | drop, times: 1}
     parameters: {LogLevel: DEBUG}           # template parameters for the run (`--parameter` wins)
+    builds: docker                          # the scenario needs docker mode (real builds and tasks)
+    base_images: [name, ...]                # docker mode: more local base-image stand-ins to make
 
 `repository` may be named in any step; it defaults to the first one of pipeline.yaml. After a
 step, the emulator runs until nothing is pending, unless the step says `wait: false`. The steps
@@ -73,6 +75,9 @@ class Scenario:
     base_dir: Path
     # Template parameter values for the run; the command line's `--parameter` wins over these.
     parameters: dict[str, str] = field(default_factory=dict)
+    # "docker": the scenario runs only in docker mode (its steps build and serve for real).
+    builds: str | None = None
+    base_images: tuple[str, ...] = ()
 
     @property
     def total(self) -> int:
@@ -110,7 +115,23 @@ def load_scenario(path: Path) -> Scenario:
         steps=document["steps"],
         base_dir=path.parent,
         parameters=check_parameters(document.get("parameters")),
+        builds=_builds(document.get("builds")),
+        base_images=_names(document.get("base_images"), "base_images"),
     )
+
+
+def _builds(value: Any) -> str | None:
+    if value is None or value in ("embedded", "docker"):
+        return value
+    raise ScenarioError(f"builds: must be embedded or docker, not {value!r}")
+
+
+def _names(value: Any, where: str) -> tuple[str, ...]:
+    if value is None:
+        return ()
+    if not isinstance(value, list) or not all(isinstance(item, str) and item for item in value):
+        raise ScenarioError(f"{where}: must be a list of image names")
+    return tuple(value)
 
 
 class ScenarioRunner(StepActions):

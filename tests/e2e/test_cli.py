@@ -60,3 +60,18 @@ def test_unmet_expectation_exits_one_and_says_which(tmp_path: Path) -> None:
     assert finished.returncode == 1, finished.stdout + finished.stderr
     assert "ok   step 1: built from main" in finished.stdout
     assert "FAIL step 1: never deployed to dev" in finished.stdout
+
+
+def test_docker_mode_without_an_engine_exits_two_saying_how_to_install_one(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import emulator.core
+    from emulator.__main__ import main
+
+    monkeypatch.setattr(emulator.core, "docker_available", lambda: False)
+
+    code = main(["run", str(REPO_ROOT / "emulator" / "scenarios" / "demo.yaml"), "--builds", "docker", "--quiet"])
+
+    assert code == 2
+    error = capsys.readouterr().err
+    assert "install with: apt-get update && apt-get install -y --no-install-recommends docker.io" in error
