@@ -1,12 +1,20 @@
-"""Docker mode's layer cache through ECR: the demo's builds timed, a cold one against the warm ones.
+"""Docker mode's layer cache through ECR: which buildspec keeps a dependency layer cached, measured.
 
-Runs the demo scenario with `--builds docker` once. Every build starts on a clean engine (no build
-cache, no images but the base image), as a fresh CodeBuild host does, so the only cache a build
-can use is the previous image in ECR (`--cache-from <repository>:buildcache`, inline cache). The
-first build finds none (cold); the later ones find the previous image's (warm). For each build
-it prints the buildspec's BUILD phase (the `docker build`, from the build log's own timestamps)
-and the whole build (login, build, push), and the ratios of each warm build to the cold one, all
-from this one run.
+Each variant runs the same scenario in docker mode: four pushes to main of an application whose
+Dockerfile has a dependency step (`RUN sleep 2`, standing for a dependency install such as
+`pip install`) before its code, and whose pushes change only the code. Every build starts on a
+clean engine (no build cache, no images but the base image), as a fresh CodeBuild host does, so
+the only cache a build can use is what is in ECR. The variants are the template's own buildspec
+and two edits of it, given to the builds through pipeline.yaml's `buildspec` (a file in the
+repository):
+- no cache: the template's buildspec without the cache pull and without `--cache-from`;
+- inline cache: without the cache pull (`--build-arg BUILDKIT_INLINE_CACHE=1 --cache-from
+  <repository>:buildcache` only);
+- pull, then inline cache: the template's buildspec as it is (`docker pull <repository>:buildcache`
+  first).
+For each it prints the BUILD phase (`docker build` and tags, from the build log's timestamps) and
+the whole build, per push, and the ratio of the warm pushes' mean to the no-cache variant's, all
+from this one command.
 
 Usage: python bench/docker_build_cache.py  (needs docker mode's packages: docs/emulator.md)
 """
@@ -14,19 +22,83 @@ Usage: python bench/docker_build_cache.py  (needs docker mode's packages: docs/e
 from __future__ import annotations
 
 import re
+import statistics
 import sys
 import tempfile
 from datetime import datetime
 from pathlib import Path
 
+import yaml
+
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from emulator.__main__ import DEMO_SCENARIO, run_scenario
-from emulator.core import Options
+from emulator.__main__ import run_scenario
+from emulator.core import DEFAULT_TEMPLATE, Options
 from emulator.docker_engine import available, missing_message
+from emulator.intrinsics import load_template_document
 from emulator.output import Printer
 
+PUSHES = 4
 _STAMP = r"\[Container\] (\d{4}/\d\d/\d\d \d\d:\d\d:\d\d\.\d+)"
+DOCKERFILE = """FROM public.ecr.aws/docker/library/python:3.12-slim
+WORKDIR /app
+COPY requirements.txt ./
+# Stands for a dependency install (pip install -r requirements.txt): two seconds of work, one layer.
+RUN sleep 2 && mkdir -p /opt/deps && cp requirements.txt /opt/deps/
+COPY app/ ./app/
+CMD ["python", "-m", "app.server"]
+"""
+PIPELINE = {
+    "version": 1,
+    "repositories": {
+        "bench-app": {
+            "default_branch": "main",
+            "build_window": 0,
+            "supersede": False,
+            "images": {"bench-app": {"dockerfile": "Dockerfile", "context": ".", "buildspec": "ci/buildspec.yml"}},
+        }
+    },
+}
+
+
+def template_buildspec() -> str:
+    resources = load_template_document(DEFAULT_TEMPLATE)["Resources"]
+    project = next(
+        body for body in resources.values() if isinstance(body, dict) and body.get("Type") == "AWS::CodeBuild::Project"
+    )
+    return str(project["Properties"]["Source"]["BuildSpec"])
+
+
+def variants() -> dict[str, str]:
+    template = template_buildspec()
+    cache_from = '        --cache-from "$ECR_REPOSITORY_URI:$CACHE_TAG"\n'
+    pull = '      - docker pull --quiet "$ECR_REPOSITORY_URI:$CACHE_TAG" || echo "no layer cache yet"\n'
+    if cache_from not in template or pull not in template:
+        raise SystemExit("template.yaml's buildspec changed: this bench edits its cache pull and --cache-from lines")
+    inline = template.replace(pull, "")
+    return {
+        "no cache": inline.replace(cache_from, ""),
+        "inline cache": inline,
+        "pull, then inline cache (the template's)": template,
+    }
+
+
+def scenario(directory: Path, buildspec: str) -> Path:
+    files = {
+        "Dockerfile": DOCKERFILE,
+        "requirements.txt": "# pinned dependencies\n",
+        "ci/buildspec.yml": buildspec,
+        "app/__init__.py": "",
+        "app/server.py": "print('version 0')\n",
+    }
+    steps = [{"commit": {"branch": "main", "message": "First version", "files": files}}]
+    steps += [
+        {"commit": {"branch": "main", "message": f"Version {n}", "files": {"app/server.py": f"print('version {n}')\n"}}}
+        for n in range(1, PUSHES)
+    ]
+    path = directory / "scenario.yaml"
+    path.write_text(yaml.safe_dump({"name": "cache", "steps": steps}), encoding="utf-8")
+    return path
 
 
 def phase_seconds(log: str, phase: str) -> float:
@@ -42,31 +114,43 @@ def phase_seconds(log: str, phase: str) -> float:
     return (moment(completed) - moment(entered)).total_seconds()
 
 
-def main() -> int:
-    if not available():
-        print(f"docker mode is not available: {missing_message()}", file=sys.stderr)
-        return 2
+def run_variant(buildspec: str) -> list[tuple[float, float, int]]:
+    """(BUILD phase seconds, whole build seconds, cached steps) of each push's build."""
     with tempfile.TemporaryDirectory(prefix="docker-build-cache-") as work:
+        directory = Path(work)
+        config = directory / "pipeline.yaml"
+        config.write_text(yaml.safe_dump(PIPELINE), encoding="utf-8")
         report = run_scenario(
-            DEMO_SCENARIO, Options(printer=Printer(enabled=False), builds="docker", work_dir=Path(work))
+            scenario(directory, buildspec),
+            Options(printer=Printer(enabled=False), builds="docker", work_dir=directory / "run", config=config),
         )
-        builds = [build for build in report["final_state"]["builds"] if build["status"] == "SUCCEEDED"]
+        builds = sorted(report["final_state"]["builds"], key=lambda build: build["number"])
+        if [build["status"] for build in builds] != ["SUCCEEDED"] * PUSHES:
+            raise SystemExit(f"expected {PUSHES} successful builds, got {[build['status'] for build in builds]}")
         rows = []
         for build in builds:
             log = Path(build["log"]).read_text(encoding="utf-8")
             cached = len(re.findall(r"^#\d+ CACHED$", log, re.MULTILINE))
-            rows.append((build, phase_seconds(log, "BUILD"), float(build["seconds"]), cached))
-    if len(rows) < 2:
-        print("the demo made fewer than two builds", file=sys.stderr)
-        return 1
-    cold_build, cold_total = rows[0][1], rows[0][2]
-    print("build  source branch       docker build (s)  whole build (s)  cached steps  vs cold (build / whole)")
-    for index, (build, build_seconds, total, cached) in enumerate(rows):
-        label = "cold" if index == 0 else f"{build_seconds / cold_build:.2f}x / {total / cold_total:.2f}x"
-        print(
-            f"#{build['number']:<5} {build['source_branch'][:18]:<19} {build_seconds:>16.2f}"
-            f" {total:>16.2f} {cached:>13}  {label}"
-        )
+            rows.append((phase_seconds(log, "BUILD"), float(build["seconds"]), cached))
+        return rows
+
+
+def main() -> int:
+    if not available():
+        print(f"docker mode is not available: {missing_message()}", file=sys.stderr)
+        return 2
+    results = {name: run_variant(buildspec) for name, buildspec in variants().items()}
+    baseline = results["no cache"]
+    base_build = statistics.mean(row[0] for row in baseline[1:])
+    base_whole = statistics.mean(row[1] for row in baseline[1:])
+    print(f"{PUSHES} pushes to main, code changes only; each build on a clean engine (cache only in ECR)")
+    print(f"{'variant':<42} {'BUILD phase per push (s)':<26} {'cached steps':<14} warm pushes vs no cache")
+    for name, rows in results.items():
+        phases = " ".join(f"{row[0]:5.2f}" for row in rows)
+        cached = " ".join(str(row[2]) for row in rows)
+        build = statistics.mean(row[0] for row in rows[1:]) / base_build
+        whole = statistics.mean(row[1] for row in rows[1:]) / base_whole
+        print(f"{name:<42} {phases:<26} {cached:<14} BUILD {build:.2f}x, whole build {whole:.2f}x")
     return 0
 
 
