@@ -68,6 +68,7 @@ e2e: $(VENV)/.installed
 validate: $(SAM_VENV)/.installed $(VENV)/.installed
 	$(SAM_ENV) $(SAM) validate --lint --template-file template.yaml
 	$(SAM_VENV)/bin/cfn-lint --include-checks I -- template.yaml
+	$(SAM_VENV)/bin/cfn-lint --include-checks I -- targets/ecs-service/template.yaml
 	@# The template as CloudFormation sees it for a pipeline.yaml (loops expanded, parameters given):
 	@# the shipped one, and one with a second application.
 	$(PY) -m emulator.template template.yaml pipeline.yaml .aws-sam/expanded/shipped.json
