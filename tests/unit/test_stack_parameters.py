@@ -30,7 +30,12 @@ def test_a_configuration_without_deploy_targets_says_none() -> None:
 def test_overrides_are_shell_words_sam_reads_as_name_value_pairs() -> None:
     words = shlex.split(parameter_overrides(load_config(SHIPPED_CONFIG)))
 
-    assert [word.split("=", 1)[0] for word in words] == ["SourceRepositories", "ImageRepositories", "DeployTargets"]
+    assert [word.split("=", 1)[0] for word in words] == [
+        "SourceRepositories",
+        "ImageRepositories",
+        "DeployTargets",
+        "EcsDeployTargets",
+    ]
 
 
 def test_deploy_parameters_add_pipeline_yaml_to_the_environments_own() -> None:

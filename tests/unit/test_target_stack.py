@@ -17,8 +17,7 @@ ROOT = Path(__file__).resolve().parents[2]
 TEMPLATE_PATH = ROOT / "targets" / "ecs-service" / "template.yaml"
 CFN_LINT = ROOT / ".venv-sam" / "bin" / "cfn-lint"
 TEMPLATE: dict[str, Any] = load_template_document(TEMPLATE_PATH)
-# `strategy` is on its way into DeployTarget; the stack already outputs it.
-EXPECTED_FIELDS = set(DeployTarget._fields) - {"ref", "environment"} | {"strategy"}
+EXPECTED_FIELDS = set(DeployTarget._fields) - {"ref", "environment"}
 # Outputs that are not deploy fields, for people: named so that nothing else hides among them.
 INFORMATIONAL_PREFIX = "Endpoint"
 

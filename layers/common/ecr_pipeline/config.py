@@ -14,6 +14,9 @@ from types import MappingProxyType
 from typing import Any, NamedTuple
 
 from ecr_pipeline import config_fields as fields
+from ecr_pipeline.config_deploy import DeployTarget as DeployTarget  # re-exported: a public name of this module
+from ecr_pipeline.config_deploy import deploy_target_item as deploy_target_item
+from ecr_pipeline.config_deploy import parse_deploy
 from ecr_pipeline.config_fields import ConfigError
 from ecr_pipeline.config_fields import logical_key as logical_key  # re-exported: a public name of this module
 
@@ -47,20 +50,6 @@ class PromoteRules(NamedTuple):
     branch_sha: bool = True
     latest: bool = True
     semver: bool = True
-
-
-class DeployTarget(NamedTuple):
-    ref: str
-    environment: str
-    cluster: str
-    service: str
-    container_name: str
-    container_port: int
-    codedeploy_application: str
-    deployment_group: str
-    # IAM role names the deployed tasks get (taskRoleArn) and start with (executionRoleArn).
-    task_role: str = ""
-    execution_role: str = ""
 
 
 class ImageConfig(NamedTuple):
@@ -183,26 +172,6 @@ def _promote(value: Any, path: str) -> PromoteRules:
     )
 
 
-def _deploy(value: Any, path: str) -> tuple[DeployTarget, ...]:
-    if value is None:
-        return ()
-    if not isinstance(value, list):
-        raise ConfigError(path, "must be a list of deploy targets")
-    targets = []
-    for index, raw in enumerate(value):
-        item_path = f"{path}[{index}]"
-        item = fields.mapping(raw, item_path)
-        fields.known_keys(item, item_path, fields.DEPLOY_FIELDS)
-        port = fields.port(item.get("container_port"), f"{item_path}.container_port")
-        strings = {
-            name: fields.string(item.get(name), f"{item_path}.{name}")
-            for name in fields.DEPLOY_FIELDS - {"container_port"}
-        }
-        fields.deploy_names(strings, item_path)
-        targets.append(DeployTarget(container_port=port, **strings))
-    return tuple(targets)
-
-
 def _notify(value: Any, path: str) -> dict[str, tuple[str, ...]]:
     if value is None:
         return {"sns": ("all",)}
@@ -239,7 +208,7 @@ def _image(name: str, value: Any, path: str, codecommit_repository: str, prefix:
         paths_ignore=fields.string_list(raw.get("paths_ignore"), f"{path}.paths_ignore", ()),
         promote=_promote(raw.get("promote"), f"{path}.promote"),
         scan=_scan(raw.get("scan"), f"{path}.scan"),
-        deploy=_deploy(raw.get("deploy"), f"{path}.deploy"),
+        deploy=parse_deploy(raw.get("deploy"), f"{path}.deploy"),
     )
 
 
@@ -293,20 +262,6 @@ def parse_config(document: Any, ecr_repository_prefix: str = "") -> PipelineConf
         for repo in repositories.values()
     )
     return PipelineConfig(repositories=repositories, ecr_repository_prefix=ecr_repository_prefix)
-
-
-def deploy_target_item(target: DeployTarget) -> str:
-    """One deploy target as the stack's DeployTargets parameter lists it: cluster/service/application/group/roles."""
-    return "/".join(
-        (
-            target.cluster,
-            target.service,
-            target.codedeploy_application,
-            target.deployment_group,
-            target.task_role,
-            target.execution_role,
-        )
-    )
 
 
 def read_document(path: str | Path) -> Any:

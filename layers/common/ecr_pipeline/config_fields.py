@@ -31,6 +31,8 @@ DEPLOY_FIELDS = {
     "deployment_group",
     "task_role",
     "execution_role",
+    "strategy",
+    "traffic",
 }
 # Names that become parts of ARNs in the stack's IAM policies: each with the shape AWS allows.
 DEPLOY_NAME_SHAPES = {
@@ -111,7 +113,7 @@ def port(value: Any, path: str) -> int:
 def deploy_names(strings: dict[str, str], path: str) -> None:
     """The names of one deploy target (`path`) that end up in ARNs have the shape AWS allows."""
     for name, (shape, what) in DEPLOY_NAME_SHAPES.items():
-        if not shape.match(strings[name]):
+        if name in strings and not shape.match(strings[name]):
             raise ConfigError(f"{path}.{name}", f"must be {what}, got {strings[name]!r}")
 
 

@@ -18,19 +18,23 @@ from ecr_pipeline.config import PipelineConfig, deploy_target_item
 PARAMETERS = {
     "SourceRepositories": "CodeCommit repositories that feed the pipeline",
     "ImageRepositories": "images, one ECR repository each (named <stack>/<image>)",
-    "DeployTargets": "deploy targets as cluster/service/application/deployment-group/task-role/execution-role",
+    "DeployTargets": "codedeploy targets as cluster/service/application/deployment-group/task-role/execution-role",
+    "EcsDeployTargets": "ecs targets as cluster/service/task-role/execution-role",
 }
 
 
 def stack_parameters(config: PipelineConfig) -> dict[str, str]:
     """The template parameters that follow from pipeline.yaml, each a CommaDelimitedList value."""
     images = [image.name for image in config.images()]
-    targets = list(dict.fromkeys(deploy_target_item(target) for target in config.deploy_targets()))
+    targets = config.deploy_targets()
+    codedeploy = list(dict.fromkeys(deploy_target_item(t) for t in targets if t.strategy == "codedeploy"))
+    ecs = list(dict.fromkeys(deploy_target_item(t) for t in targets if t.strategy == "ecs"))
     return {
         "SourceRepositories": ",".join(config.repositories),
         "ImageRepositories": ",".join(images),
         # Fn::ForEach needs a non-empty collection: "none" stands for no target and makes no resource.
-        "DeployTargets": ",".join(targets) or "none",
+        "DeployTargets": ",".join(codedeploy) or "none",
+        "EcsDeployTargets": ",".join(ecs) or "none",
     }
 
 
