@@ -1,5 +1,6 @@
-""" "Image Promoted" -> ECS task definition revision + CodeDeploy blue/green deployment, and the
-delayed retries of a deployment that found its group busy (see ecr_pipeline.core.deploy)."""
+""" "Image Promoted" -> ECS task definition revision + a blue/green deployment (CodeDeploy's, or the ECS
+service's own), the delayed retries of a deployment that found its target busy (ecr_pipeline.core.deploy),
+and the deployment's end, from CodeDeploy's or ECS's state-change events (ecr_pipeline.core.deploy_settle)."""
 
 from __future__ import annotations
 
@@ -14,7 +15,7 @@ from ecr_pipeline.adapters.ecs import Ecs
 from ecr_pipeline.adapters.eventbridge import EventPublisher
 from ecr_pipeline.adapters.ledger import Ledger
 from ecr_pipeline.core.deploy import DeployServices, handle
-from ecr_pipeline.core.deploy_plan import DeployMessage, idempotency_fact, parse_deploy_event
+from ecr_pipeline.core.deploy_plan import DeployMessage, TrafficGate, idempotency_fact, parse_deploy_event
 from ecr_pipeline.core.trust import Home
 from ecr_pipeline.events.envelope import MalformedEvent
 from ecr_pipeline.idempotency import idempotency_config, persistence_layer
@@ -31,6 +32,11 @@ services = DeployServices(
     publisher=EventPublisher(settings.event_source, settings.event_bus_name, stack=settings.stack_name),
     # Without a retry queue a busy group raises, and Lambda's async retries take over.
     retry_queue=DelayedQueue(settings.deploy_retry_queue_url) if settings.deploy_retry_queue_url else None,
+    gate=(
+        TrafficGate(settings.traffic_gate_function_arn, settings.traffic_gate_role_arn)
+        if settings.traffic_gate_function_arn
+        else None
+    ),
 )
 # Keyed on the image and the pushes promoted (or the retry request): one deployment per fact.
 idempotency = idempotency_config()

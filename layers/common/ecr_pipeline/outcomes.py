@@ -24,11 +24,12 @@ TagStatus = Literal[
     "registered", "blocked", "promoted", "nothing to promote", "waiting", "image deleted", "ignored", "rejected"
 ]
 ScanStatus = Literal["decided", "ignored"]
-DeployStatus = Literal["handled", "retried", "ignored", "rejected"]
+DeployStatus = Literal["handled", "retried", "ended", "ignored", "rejected"]
 EnvironmentStatus = Literal[
     "started", "queued", "skipped", "superseded", "already deployed", "dropped", "misconfigured"
 ]
 NotifyStatus = Literal["delivered", "ignored"]
+GateStatus = Literal["passed", "refused", "ignored"]  # traffic_gate
 Rejected = Literal["rejected"]  # any handler, for a malformed event
 
 EFFECTS: Mapping[str, Effect] = MappingProxyType(
@@ -54,6 +55,9 @@ EFFECTS: Mapping[str, Effect] = MappingProxyType(
         "dropped": "ignored",
         "misconfigured": "acted",  # told as "Deployment Skipped", naming the missing target
         "delivered": "acted",
+        "ended": "acted",  # a deployment's end, recorded in the ledger and told
+        "passed": "acted",  # the gate's answer lets traffic move
+        "refused": "acted",  # the gate's answer stops the deployment
     }
 )
 STATUS_TYPES = (
@@ -65,6 +69,7 @@ STATUS_TYPES = (
     DeployStatus,
     EnvironmentStatus,
     NotifyStatus,
+    GateStatus,
     Rejected,
 )
 

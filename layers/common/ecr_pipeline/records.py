@@ -19,6 +19,8 @@ and the writing record's `:push_time` / `:push_id`:
   deployment id of the environment's candidate, refused once a newer candidate took it.
 - NOT_NEWER_PUSH: the stored push is this push or an older one: a branch's pending change is
   marked built by a build of this push, never one that a newer push marked since.
+- DEPLOYMENT_END: the stored item still holds this push and this deployment, not yet ended: a
+  deployment's end is recorded (and told) once, whichever of its state events comes first.
 """
 
 from __future__ import annotations
@@ -35,6 +37,7 @@ ENVIRONMENT_CLAIM = (
 )
 SAME_PUSH = "push_time = :push_time AND push_id = :push_id"
 NOT_NEWER_PUSH = "push_time < :push_time OR (push_time = :push_time AND push_id <= :push_id)"
+DEPLOYMENT_END = SAME_PUSH + " AND deployment_id = :deployment_id AND attribute_not_exists(outcome)"
 
 
 class PushOrdered(Protocol):
@@ -167,6 +170,11 @@ class EnvironmentState(NamedTuple):
     deployment_id: str | None = None
     author: str = ""
     message: str = ""
+    # Once the deployment ended: SUCCEEDED, FAILED, ROLLED_BACK or STOPPED, and why.
+    outcome: str | None = None
+    outcome_reason: str | None = None
+    # Why the traffic-shift gate refused this candidate's deployment, if it did.
+    gate_reason: str | None = None
 
     def same_push(self, other: PushOrdered) -> bool:
         return is_same_push(self, other)

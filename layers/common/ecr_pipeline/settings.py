@@ -41,6 +41,9 @@ class Settings(NamedTuple):
     # The stack's own account and region: an AWS event of any other is not acted on.
     account: str = ""
     region: str = ""
+    # The traffic-shift gate deploy attaches to every deployment, and (strategy ecs) the role ECS invokes it with.
+    traffic_gate_function_arn: str = ""
+    traffic_gate_role_arn: str = ""
 
 
 _FIELDS = {
@@ -54,6 +57,8 @@ _FIELDS = {
     "stack_name": "PIPELINE_STACK",
     "ecr_repository_prefix": "ECR_REPOSITORY_PREFIX",
     "account": "STACK_ACCOUNT",
+    "traffic_gate_function_arn": "TRAFFIC_GATE_FUNCTION_ARN",
+    "traffic_gate_role_arn": "TRAFFIC_GATE_ROLE_ARN",
 }
 
 

@@ -1,4 +1,4 @@
-"""AWS CodeDeploy: ECS blue/green deployments (deploy)."""
+"""AWS CodeDeploy: ECS blue/green deployments (deploy), and the answer of a traffic-shift hook (traffic_gate)."""
 
 from __future__ import annotations
 
@@ -77,3 +77,15 @@ class CodeDeploy:
             if marker in str(info.get("description", "")):
                 return str(info["deploymentId"])
         return None
+
+    def deployment(self, deployment_id: str) -> dict[str, Any]:
+        """GetDeployment's deploymentInfo: status, errorInformation, rollbackInfo, the revision."""
+        return dict(self._client.get_deployment(deploymentId=deployment_id)["deploymentInfo"])
+
+    def answer_hook(self, deployment_id: str, hook_execution_id: str, succeeded: bool) -> None:
+        """A lifecycle hook's result (BeforeAllowTraffic): Succeeded lets traffic move, Failed stops it."""
+        self._client.put_lifecycle_event_hook_execution_status(
+            deploymentId=deployment_id,
+            lifecycleEventHookExecutionId=hook_execution_id,
+            status="Succeeded" if succeeded else "Failed",
+        )

@@ -12,9 +12,11 @@ Item kinds (keys are natural keys, so a retried write lands on the same item):
   a built image (commit, push time, repository URI) and its scan verdict, once known.
 - promotion tag:      pk TAG#<ecr repo>#<tag>                sk TAG
   the push that a moving tag (`main`, `latest`, `1.2`) was last given for.
-- environment:        pk ENV#<ecr repo>#<environment>        sk ENV
-  the newest candidate the environment moves to (push, digest), its task definition and,
-  once created, its CodeDeploy deployment id; no deployment id means still pending.
+- environment:        pk ENV#<ecr repo>#<environment>        sk ENV | SERVING
+  ENV: the newest candidate the environment moves to (push, digest), its task definition and,
+  once created, its deployment id (CodeDeploy's, or ECS's service deployment ARN); no deployment
+  id means still pending; once it ended, its outcome. SERVING: what the environment serves, the
+  candidate of its newest successful deployment.
 
 Every "newer than" is a conditional write on (push_time, push_id), so late and duplicate
 events can never move a record back to an older push: the conditions and the rule they
@@ -28,6 +30,7 @@ from typing import Any
 from ecr_pipeline.adapters.branch_ledger import BranchLedger
 from ecr_pipeline.adapters.ledger_table import from_item, to_item
 from ecr_pipeline.records import (
+    DEPLOYMENT_END,
     ENVIRONMENT_CLAIM,
     NEWER_OR_SAME_PUSH,
     NEWER_PUSH,
@@ -53,6 +56,9 @@ def _environment_state(values: dict[str, Any]) -> EnvironmentState:
         deployment_id=values.get("deployment_id"),
         author=values.get("author", ""),
         message=values.get("message", ""),
+        outcome=values.get("outcome"),
+        outcome_reason=values.get("outcome_reason"),
+        gate_reason=values.get("gate_reason"),
     )
 
 
@@ -89,8 +95,8 @@ def _tag_key(ecr_repository: str, tag: str) -> dict[str, str]:
     return {"pk": f"TAG#{ecr_repository}#{tag}", "sk": "TAG"}
 
 
-def _environment_key(ecr_repository: str, environment: str) -> dict[str, str]:
-    return {"pk": f"ENV#{ecr_repository}#{environment}", "sk": "ENV"}
+def _environment_key(ecr_repository: str, environment: str, sk: str = "ENV") -> dict[str, str]:
+    return {"pk": f"ENV#{ecr_repository}#{environment}", "sk": sk}
 
 
 class Ledger(BranchLedger):
@@ -222,3 +228,30 @@ class Ledger(BranchLedger):
             ExpressionAttributeNames={f"#{key}": key for key in values},
             values={f":{key}": {"S": value} for key, value in values.items()},
         )[0]
+
+    def end_deployment(self, candidate: EnvironmentState, outcome: str, reason: str) -> bool:
+        """Record the end of the candidate's deployment, once: False when it was recorded already,
+        or a newer candidate holds the environment."""
+        values = {"outcome": outcome, "outcome_reason": reason}
+        return self._write(
+            "update_item",
+            DEPLOYMENT_END,
+            candidate,
+            Key=to_item(_environment_key(candidate.ecr_repository, candidate.environment)),
+            UpdateExpression="SET " + ", ".join(f"#{key} = :{key}" for key in values),
+            ExpressionAttributeNames={f"#{key}": key for key in values},
+            values={
+                ":deployment_id": {"S": candidate.deployment_id or ""},
+                **{f":{key}": {"S": value} for key, value in values.items()},
+            },
+        )[0]
+
+    def record_serving(self, deployed: EnvironmentState) -> bool:
+        """The environment serves `deployed` now, unless it already serves a newer push."""
+        fields = deployed._replace(outcome=None, outcome_reason=None, gate_reason=None)._asdict()
+        key = _environment_key(deployed.ecr_repository, deployed.environment, "SERVING")
+        return self._put({**key, "kind": "serving", **fields}, NEWER_OR_SAME_PUSH, deployed)[0]
+
+    def get_serving(self, ecr_repository: str, environment: str) -> EnvironmentState | None:
+        values = self._get(_environment_key(ecr_repository, environment, "SERVING"))
+        return _environment_state(values) if values else None

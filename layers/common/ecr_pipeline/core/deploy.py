@@ -1,5 +1,5 @@
-"""deploy: a promoted image becomes a new ECS task definition revision and a CodeDeploy
-blue/green deployment, for every environment whose deploy target matches a promoted ref.
+"""deploy: a promoted image becomes a new ECS task definition revision and a blue/green deployment
+(CodeDeploy's, or with strategy ecs the service's own), for every environment whose target matches.
 
 Ordering: an environment moves only through the ledger's conditional write on the candidate's
 push time (push id breaks ties). The environment item holds the newest candidate; an older one
@@ -11,21 +11,18 @@ pipeline registered whose recorded verdict is PASSED, for the pushes the ledger 
 commit (their recorded push times, not the event's), at the repository URI tag_image recorded.
 So deploy refuses any digest without a PASSED verdict, whoever moved a tag to it.
 
-A busy deployment group (DeploymentLimitExceededException): the candidate stays in the
-environment item without a deployment id, and a delayed message on the retry queue asks again
-later. The retry deploys only if that candidate is still the newest; a newer one that arrived
-meanwhile owns the environment and its own retries, so the older one can never overtake it.
+A busy target (CodeDeploy's DeploymentLimitExceededException; for strategy ecs, a service deployment
+in progress): the candidate stays in the environment item without a deployment id, and a delayed
+message on the retry queue asks again later. The retry deploys only if that candidate is still the
+newest; a newer one that arrived meanwhile owns the environment and its own retries, so the older
+one can never overtake it.
 """
 
 from __future__ import annotations
 
 from typing import Any, NamedTuple
 
-from ecr_pipeline.adapters.codedeploy import CodeDeploy, DeploymentLimitExceeded, DeploymentTargetMissing
-from ecr_pipeline.adapters.delayed_queue import DelayedQueue
-from ecr_pipeline.adapters.ecs import Ecs
-from ecr_pipeline.adapters.eventbridge import EventPublisher
-from ecr_pipeline.adapters.ledger import Ledger
+from ecr_pipeline.adapters.codedeploy import DeploymentLimitExceeded, DeploymentTargetMissing
 from ecr_pipeline.config import DeployTarget, PipelineConfig
 from ecr_pipeline.core.deploy_plan import (
     DeployMessage,
@@ -34,12 +31,19 @@ from ecr_pipeline.core.deploy_plan import (
     appspec,
     candidates,
     deployment_marker,
+    ecs_deployment_configuration,
     pinned_image,
+    place_of,
     retry_delay,
     revision_with_image,
+    target_label,
 )
+from ecr_pipeline.core.deploy_services import DeployServices as DeployServices  # the handler's import
+from ecr_pipeline.core.deploy_settle import settle
 from ecr_pipeline.core.scan_policy import PASSED
 from ecr_pipeline.core.trust import backed_pushes, unbacked
+from ecr_pipeline.events.codedeploy import DeploymentStateChange
+from ecr_pipeline.events.ecs import ServiceDeploymentChange
 from ecr_pipeline.events.pipeline import DeploymentQueued, DeploymentSkipped, DeploymentStarted, Place, Subject
 from ecr_pipeline.observability import logger
 from ecr_pipeline.outcomes import DeployStatus, EnvironmentStatus, Outcome
@@ -51,20 +55,13 @@ MAX_RETRY_ATTEMPTS = 100
 # created), then told as a misconfigured target: a permanent error is not retried for a day.
 MAX_MISSING_TARGET_ATTEMPTS = 3
 REASON_BUSY = "a deployment is in progress for the group: this one follows when it is free"
+REASON_SERVICE_BUSY = "a deployment of the ECS service is in progress: this one follows when it is done"
 REASON_SUPERSEDED = "superseded"
 REASON_NO_TARGET = "no deploy target for the promoted refs"
 
 
 class DeploymentStillBlocked(RuntimeError):
     """The group stayed busy through every retry: the message goes to the dead-letter queue."""
-
-
-class DeployServices(NamedTuple):
-    ecs: Ecs
-    codedeploy: CodeDeploy
-    ledger: Ledger
-    publisher: EventPublisher
-    retry_queue: DelayedQueue | None
 
 
 # --- effects -----------------------------------------------------------------------------
@@ -78,6 +75,8 @@ def handle(message: DeployMessage, config: PipelineConfig, services: DeployServi
     with services.publisher.batch():
         if isinstance(message, list):
             return _of_environments("retried", [retry_pending(request, config, services) for request in message])
+        if isinstance(message, DeploymentStateChange | ServiceDeploymentChange):
+            return settle(message, config, services)
         return deploy_promoted(message, config, services)
 
 
@@ -145,7 +144,7 @@ class _Context(NamedTuple):
 
     @property
     def place(self) -> Place:
-        return Place(self.target.environment, self.target.codedeploy_application, self.target.deployment_group)
+        return place_of(self.target)
 
 
 def _skip(
@@ -244,14 +243,17 @@ def start_deployment(
     its deployment, so a busy group is checked for it."""
     target = context.target
     image = pinned_image(context.repository_uri, candidate.image_digest)
+    service: dict[str, Any] | None = None
     if task_definition_arn is None:
-        current = services.ecs.service_task_definition(target.cluster, target.service)
-        definition = services.ecs.describe_task_definition(current)
+        service = services.ecs.service(target.cluster, target.service)
+        definition = services.ecs.describe_task_definition(str(service["taskDefinition"]))
         task_definition_arn = services.ecs.register_task_definition(
             revision_with_image(definition, target.container_name, image, target)
         )
         if not services.ledger.update_environment(candidate, task_definition_arn=task_definition_arn):
             return _skip(candidate, context, REASON_SUPERSEDED, services)
+    if target.strategy == "ecs":
+        return _start_ecs_deployment(candidate, context, task_definition_arn, attempt, services, earlier_try, service)
 
     marker = deployment_marker(candidate)
     description = f"ecr-pipeline {marker} {candidate.ref_name} {candidate.commit[:12]} {image}"
@@ -259,7 +261,7 @@ def start_deployment(
         deployment_id = services.codedeploy.create_ecs_deployment(
             target.codedeploy_application,
             target.deployment_group,
-            appspec(task_definition_arn, target.container_name, target.container_port),
+            appspec(task_definition_arn, target.container_name, target.container_port, services.gate),
             description[:512],
         )
     except DeploymentLimitExceeded as busy:
@@ -280,6 +282,16 @@ def start_deployment(
         logger.error("deploy target missing", environment=candidate.environment, reason=reason)
         return _environment(candidate, "misconfigured", reason)
 
+    return _started(candidate, context, task_definition_arn, deployment_id, services)
+
+
+def _started(
+    candidate: EnvironmentState,
+    context: _Context,
+    task_definition_arn: str,
+    deployment_id: str,
+    services: DeployServices,
+) -> EnvironmentOutcome:
     services.ledger.update_environment(candidate, deployment_id=deployment_id)
     _announce(
         candidate._replace(task_definition_arn=task_definition_arn, deployment_id=deployment_id), context, services
@@ -288,16 +300,46 @@ def start_deployment(
     return _environment(candidate, "started", deployment_id=deployment_id)
 
 
+def _start_ecs_deployment(
+    candidate: EnvironmentState,
+    context: _Context,
+    task_definition_arn: str,
+    attempt: int,
+    services: DeployServices,
+    earlier_try: bool,
+    service: dict[str, Any] | None,
+) -> EnvironmentOutcome:
+    """Strategy ecs: UpdateService starts the service's own blue/green deployment. One in progress holds
+    the service as a busy group does (an update would interrupt it): the candidate waits, unless it is
+    its own, started by an earlier try (the service already asks for its revision)."""
+    target = context.target
+    active = services.ecs.active_deployments(target.cluster, target.service)
+    if service is None or active:
+        service = services.ecs.service(target.cluster, target.service)
+    if active:
+        if not (earlier_try and service.get("taskDefinition") == task_definition_arn):
+            return _queue(candidate, context, attempt, services, reason=REASON_SERVICE_BUSY)
+        return _started(candidate, context, task_definition_arn, active[0], services)
+    services.ecs.update_service(
+        target.cluster,
+        target.service,
+        task_definition_arn,
+        ecs_deployment_configuration(service.get("deploymentConfiguration"), target, services.gate),
+    )
+    started = services.ecs.active_deployments(target.cluster, target.service)
+    if not started:  # ECS makes the service deployment as it accepts the update
+        raise RuntimeError(f"{target_label(target)} accepted the update but lists no service deployment")
+    return _started(candidate, context, task_definition_arn, started[0], services)
+
+
 def _queue(
     candidate: EnvironmentState, context: _Context, attempt: int, services: DeployServices, reason: str = REASON_BUSY
 ) -> EnvironmentOutcome:
     if services.retry_queue is None:
         # No retry queue configured: Lambda's own async retries (and then its dead-letter queue) take over.
-        raise DeploymentLimitExceeded(f"deployment group {context.target.deployment_group} is busy")
+        raise DeploymentLimitExceeded(f"{target_label(context.target)} is busy")
     if attempt >= MAX_RETRY_ATTEMPTS:
-        raise DeploymentStillBlocked(
-            f"deployment group {context.target.deployment_group} stayed busy for {attempt} retries"
-        )
+        raise DeploymentStillBlocked(f"{target_label(context.target)} stayed busy for {attempt} retries")
     delay = retry_delay(attempt)
     request = RetryRequest(
         ecr_repository=candidate.ecr_repository,

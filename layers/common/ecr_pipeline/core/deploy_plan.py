@@ -9,15 +9,19 @@ from typing import Any, NamedTuple
 
 from ecr_pipeline.adapters.delayed_queue import MAX_DELAY_SECONDS
 from ecr_pipeline.config import DeployTarget, ImageConfig
+from ecr_pipeline.events import codedeploy, ecs
+from ecr_pipeline.events.codedeploy import DeploymentStateChange, parse_deployment_state_change
+from ecr_pipeline.events.ecs import ServiceDeploymentChange, parse_service_deployment_change
 from ecr_pipeline.events.envelope import (
     MalformedEvent,
+    parse_envelope,
     require_list,
     require_mapping,
     require_str,
     require_time,
     sqs_body,
 )
-from ecr_pipeline.events.pipeline import IMAGE_PROMOTED, ImagePromoted, Received, parse_pipeline_event
+from ecr_pipeline.events.pipeline import IMAGE_PROMOTED, ImagePromoted, Place, Received, parse_pipeline_event
 from ecr_pipeline.records import EnvironmentState, PushRecord, is_newer_push
 
 # Backoff for a busy group: 30 s doubling to SQS's 15-minute cap; about 24 hours in all.
@@ -47,10 +51,29 @@ class RetryRequest(NamedTuple):
 
 
 PromotedEvent = Received[ImagePromoted]
-DeployMessage = PromotedEvent | list[RetryRequest]
+# An image promoted, a batch of retries, or a deployment's state change (CodeDeploy's or ECS's).
+DeployMessage = PromotedEvent | list[RetryRequest] | DeploymentStateChange | ServiceDeploymentChange
 
 
 # --- decisions ---------------------------------------------------------------------------
+
+
+def place_of(target: DeployTarget) -> Place:
+    return Place(
+        target.environment,
+        target.codedeploy_application,
+        target.deployment_group,
+        strategy=target.strategy,
+        cluster=target.cluster,
+        service=target.service,
+    )
+
+
+def target_label(target: DeployTarget) -> str:
+    """What holds a deployment: the CodeDeploy group, or (strategy ecs) the ECS service itself."""
+    if target.strategy == "ecs":
+        return f"ECS service {target.cluster}/{target.service}"
+    return f"deployment group {target.deployment_group}"
 
 
 def target_matches(target: DeployTarget, push: PushRecord) -> bool:
@@ -132,9 +155,55 @@ def revision_with_image(
     return revision
 
 
-def appspec(task_definition_arn: str, container_name: str, container_port: int) -> str:
-    """The ECS blue/green AppSpec (JSON form), given to CodeDeploy as the revision content."""
-    document = {
+class TrafficGate(NamedTuple):
+    """The traffic-shift gate: the function deploy attaches to each deployment, and the role ECS invokes it as."""
+
+    function_arn: str
+    role_arn: str = ""
+
+
+# ECS's lifecycle stage just before production traffic moves (CodeDeploy's is BeforeAllowTraffic).
+GATE_STAGE = "PRE_PRODUCTION_TRAFFIC_SHIFT"
+# ECS's traffic shifts when pipeline.yaml names linear or canary and the service has no steps of its own.
+DEFAULT_LINEAR = {"stepPercent": 10.0, "stepBakeTimeInMinutes": 1}
+DEFAULT_CANARY = {"canaryPercent": 10.0, "canaryBakeTimeInMinutes": 5}
+
+
+def ecs_deployment_configuration(
+    current: dict[str, Any] | None, target: DeployTarget, gate: TrafficGate | None
+) -> dict[str, Any]:
+    """The service's deployment configuration with pipeline.yaml's traffic shift and the gate.
+
+    What the service already has (alarms and their rollback, bake time, the steps of a linear or
+    canary shift, other hooks) is kept: the target stack set them, and deploy changes only what
+    pipeline.yaml says.
+    """
+    configuration = {
+        key: value
+        for key, value in (current or {}).items()
+        if key not in ("strategy", "linearConfiguration", "canaryConfiguration", "lifecycleHooks")
+    }
+    strategy = target.ecs_strategy
+    configuration["strategy"] = strategy
+    if strategy == "LINEAR":
+        configuration["linearConfiguration"] = (current or {}).get("linearConfiguration") or DEFAULT_LINEAR
+    if strategy == "CANARY":
+        configuration["canaryConfiguration"] = (current or {}).get("canaryConfiguration") or DEFAULT_CANARY
+    hooks = [
+        dict(hook)
+        for hook in (current or {}).get("lifecycleHooks") or []
+        if gate is None or hook.get("hookTargetArn") != gate.function_arn
+    ]
+    if gate is not None:
+        hooks.append({"hookTargetArn": gate.function_arn, "roleArn": gate.role_arn, "lifecycleStages": [GATE_STAGE]})
+    configuration["lifecycleHooks"] = hooks
+    return configuration
+
+
+def appspec(task_definition_arn: str, container_name: str, container_port: int, gate: TrafficGate | None = None) -> str:
+    """The ECS blue/green AppSpec (JSON form), given to CodeDeploy as the revision content; with a gate,
+    CodeDeploy runs it as the BeforeAllowTraffic hook."""
+    document: dict[str, Any] = {
         "version": 0.0,
         "Resources": [
             {
@@ -148,6 +217,8 @@ def appspec(task_definition_arn: str, container_name: str, container_port: int) 
             }
         ],
     }
+    if gate is not None:
+        document["Hooks"] = [{"BeforeAllowTraffic": gate.function_arn}]
     return json.dumps(document, sort_keys=True)
 
 
@@ -164,8 +235,12 @@ def retry_delay(attempt: int) -> int:
 
 
 def parse_deploy_event(event: Any) -> DeployMessage:
-    """An "Image Promoted" event, or a batch of SQS retry messages."""
+    """An "Image Promoted" event, a batch of SQS retry messages, or a deployment's state change."""
     body = require_mapping(event, "event")
+    if body.get("source") == codedeploy.SOURCE:
+        return parse_deployment_state_change(parse_envelope(body))
+    if body.get("source") == ecs.SOURCE:
+        return parse_service_deployment_change(parse_envelope(body), body)
     if "Records" in body:
         requests = []
         for index, raw in enumerate(require_list(body, "Records", "")):
@@ -187,6 +262,9 @@ def parse_deploy_event(event: Any) -> DeployMessage:
 
 
 def idempotency_fact(message: DeployMessage) -> dict[str, Any]:
+    if isinstance(message, DeploymentStateChange | ServiceDeploymentChange):
+        # The ledger's conditional write tells an end once; this key only stops a repeated delivery.
+        return {"fact": "deployment state change", "event_id": message.event_id}
     if isinstance(message, list):
         return {"fact": "deploy retry", "requests": [request.as_body() for request in message]}
     promoted = message.record

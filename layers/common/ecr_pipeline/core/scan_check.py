@@ -54,25 +54,26 @@ def idempotency_fact(scan: ScanEvent) -> dict[str, Any]:
 
 def read_report(scan: ScanEvent, services: ScanServices) -> ScanReport:
     """The event, completed with every page of the findings when the event announces a result."""
-    report = ScanReport(scanning=scan.scanning, event_status=scan.scan_status, event_counts=scan.severity_counts)
-    if not event_announces_result(scan.scan_status):
+    return findings_report(
+        services.ecr, scan.scanning, scan.ecr_repository, scan.image_digest, scan.scan_status, scan.severity_counts
+    )
+
+
+def findings_report(
+    ecr: Ecr, scanning: str, ecr_repository: str, image_digest: str, status: str, counts: dict[str, int]
+) -> ScanReport:
+    """What a scan event says (`status`, `counts`) and, when it announces a result, what ECR's findings
+    API says now: scan_check at the scan, the traffic-shift gate again just before traffic moves."""
+    report = ScanReport(scanning=scanning, event_status=status, event_counts=counts)
+    if not event_announces_result(status):
         return report
-    result = services.ecr.scan_findings(scan.ecr_repository, scan.image_digest)
+    result = ecr.scan_findings(ecr_repository, image_digest)
     if not result.found:
-        return ScanReport(
-            scanning=scan.scanning,
-            event_status=scan.scan_status,
-            event_counts=scan.severity_counts,
-            result_status="SCAN_NOT_FOUND",
-            result_description=result.description,
-        )
+        return report._replace(result_status="SCAN_NOT_FOUND", result_description=result.description)
     findings = tuple(finding_from_basic(raw) for raw in result.findings) + tuple(
         finding_from_enhanced(raw) for raw in result.enhanced_findings
     )
-    return ScanReport(
-        scanning=scan.scanning,
-        event_status=scan.scan_status,
-        event_counts=scan.severity_counts,
+    return report._replace(
         result_status=result.status,
         result_description=result.description,
         has_result=result.has_result,

@@ -7,7 +7,8 @@ record. docs/events.md is checked against the records by tests/unit/test_event_c
 also round-trips every record through notify's lenient reading (notify/readers.py).
 
 The common fields (the push, or only the repository and commit for an image no push is recorded
-for, and the image) are a `Subject`; deployments add a `Place`. Field kinds are read by the
+for, and the image) are a `Subject` (events/subject.py); deployments add a `Place`, and their records
+are in events/deployment_records.py. Field kinds are read by the
 annotation's text, so a new field of a new kind fails the contract test until it has a reader.
 """
 
@@ -17,8 +18,16 @@ from collections.abc import Callable, Mapping
 from types import MappingProxyType
 from typing import Any, NamedTuple
 
-from ecr_pipeline.core.naming import build_tag, commit_of_build_tag
+from ecr_pipeline.core.naming import commit_of_build_tag
 from ecr_pipeline.core.scan_policy import VERDICTS, Verdict
+from ecr_pipeline.events.deployment_records import (
+    DeploymentFailed,
+    DeploymentQueued,
+    DeploymentRolledBack,
+    DeploymentSkipped,
+    DeploymentStarted,
+    DeploymentSucceeded,
+)
 from ecr_pipeline.events.envelope import (
     MalformedEvent,
     counts,
@@ -33,8 +42,9 @@ from ecr_pipeline.events.envelope import (
     require_time,
     strings,
 )
+from ecr_pipeline.events.subject import Detail, Place, Subject, place_from_detail
 from ecr_pipeline.notify.model import Finding
-from ecr_pipeline.records import PushRecord, newest_push
+from ecr_pipeline.records import PushRecord
 from ecr_pipeline.text import commit_line, cut, only_text, person
 
 BUILD_STARTED = "Build Started"
@@ -47,59 +57,13 @@ PROMOTION_FAILED = "Promotion Failed"
 DEPLOYMENT_STARTED = "Deployment Started"
 DEPLOYMENT_SKIPPED = "Deployment Skipped"
 DEPLOYMENT_QUEUED = "Deployment Queued"
+DEPLOYMENT_SUCCEEDED = "Deployment Succeeded"
+DEPLOYMENT_FAILED = "Deployment Failed"
+DEPLOYMENT_ROLLED_BACK = "Deployment Rolled Back"
 
-Detail = dict[str, Any]
 # Bounds of what a verdict carries: scan_check writes 5 top findings; a finding field is short text.
 _MAX_LISTED = 100
 _FIELD_LIMIT = 1000
-
-
-class Subject(NamedTuple):
-    """What an event is about: the push (or, without one, the repository and commit) and the image."""
-
-    repository: str
-    commit: str | None
-    ecr_repository: str
-    push: PushRecord | None = None
-    image_digest: str | None = None
-    repository_uri: str | None = None
-
-    @classmethod
-    def of_push(
-        cls, push: PushRecord, ecr_repository: str, image_digest: str | None = None, repository_uri: str | None = None
-    ) -> Subject:
-        return cls(push.repository, push.commit, ecr_repository, push, image_digest, repository_uri)
-
-    @classmethod
-    def of_image(
-        cls,
-        pushes: list[PushRecord] | tuple[PushRecord, ...],
-        repository: str,
-        commit: str | None,
-        ecr_repository: str,
-        image_digest: str,
-        repository_uri: str,
-    ) -> Subject:
-        """An image event speaks for the newest of the image's pushes."""
-        return cls(repository, commit, ecr_repository, newest_push(pushes), image_digest, repository_uri)
-
-    def to_detail(self) -> Detail:
-        fields: Detail = self.push.as_detail() if self.push else {"repository": self.repository, "commit": self.commit}
-        fields["ecr_repository"] = self.ecr_repository
-        fields["image_tag"] = build_tag(self.commit) if self.commit else None
-        if self.image_digest is not None:
-            fields["image_digest"] = self.image_digest
-        if self.repository_uri is not None:
-            fields["repository_uri"] = self.repository_uri
-        return fields
-
-
-class Place(NamedTuple):
-    """Where a deployment goes: the environment and its CodeDeploy application and group."""
-
-    environment: str
-    application: str
-    deployment_group: str
 
 
 # --- the records, in the order a push meets them -----------------------------------------------
@@ -158,30 +122,6 @@ class PromotionFailed(NamedTuple):
     holder_digest: str | None = None  # the image the immutable tag is on
 
 
-class DeploymentStarted(NamedTuple):
-    subject: Subject
-    place: Place
-    deployment_id: str
-    task_definition_arn: str
-    image: str  # <repository_uri>@<digest>
-
-
-class DeploymentSkipped(NamedTuple):
-    subject: Subject
-    place: Place
-    reason: str
-    superseded_by: Mapping[str, str | None] | None = None  # ref, commit, push_time of the newer candidate
-
-
-class DeploymentQueued(NamedTuple):
-    """The deployment group is busy: the candidate waits on the retry queue (told on the first wait)."""
-
-    subject: Subject
-    place: Place
-    reason: str
-    retry_in_seconds: int
-
-
 Record = (
     BuildStarted
     | BuildSkipped
@@ -193,6 +133,9 @@ Record = (
     | DeploymentStarted
     | DeploymentSkipped
     | DeploymentQueued
+    | DeploymentSucceeded
+    | DeploymentFailed
+    | DeploymentRolledBack
 )
 
 CONTRACT: Mapping[str, type[Record]] = MappingProxyType(
@@ -207,6 +150,9 @@ CONTRACT: Mapping[str, type[Record]] = MappingProxyType(
         DEPLOYMENT_STARTED: DeploymentStarted,
         DEPLOYMENT_SKIPPED: DeploymentSkipped,
         DEPLOYMENT_QUEUED: DeploymentQueued,
+        DEPLOYMENT_SUCCEEDED: DeploymentSucceeded,
+        DEPLOYMENT_FAILED: DeploymentFailed,
+        DEPLOYMENT_ROLLED_BACK: DeploymentRolledBack,
     }
 )
 _DETAIL_TYPES: Mapping[type, str] = {kind: detail_type for detail_type, kind in CONTRACT.items()}
@@ -328,7 +274,7 @@ _READERS: Mapping[str, Callable[[Detail, str], Any]] = MappingProxyType(
         "int | None": optional(require_int),
         "tuple[str, ...]": strings,
         "tuple[PushRecord, ...]": _pushes,
-        "Place": lambda fields, _key: Place(*(require_str(fields, key, "detail") for key in Place._fields)),
+        "Place": lambda fields, _key: place_from_detail(fields),
         "Verdict": lambda fields, _key: _verdict(fields),
         "Mapping[str, str | None] | None": optional_string_map,
     }
