@@ -15,12 +15,13 @@ SAM_ENV   := PATH="$(abspath $(VENV))/bin:$$PATH" SAM_CLI_TELEMETRY=0 SAM_CLI_CO
 STACK_PARAMETERS = $$($(PY) -m ecr_pipeline.stack pipeline.yaml)
 PIP_QUIET := --quiet --disable-pip-version-check
 
-.PHONY: help setup demo test lint unit integration e2e build validate bench deploy clean
+.PHONY: help setup demo test lint unit integration e2e build validate bench deploy preflight clean
 
 help:
 	@echo "make demo   run the whole pipeline on the embedded AWS stand-in (no account needed)"
 	@echo "make test   lint, type-check, unit + integration + e2e tests, sam validate --lint, sam build"
 	@echo "make lint | unit | integration | e2e | build | validate | bench | deploy | clean"
+	@echo "make preflight ARGS='--slack-secret NAME'   check pipeline.yaml against the account (read-only)"
 
 # --- environments: made from nothing, pinned by the lock files ------------------------------
 $(VENV)/.installed: requirements/dev.lock layers/common/pyproject.toml
@@ -87,6 +88,10 @@ bench: build
 deploy: build
 	@overrides="$$($(PY) scripts/deploy_parameters.py $(or $(ENV),default))" && \
 	  $(SAM_ENV) $(SAM) deploy $(if $(ENV),--config-env $(ENV),) --parameter-overrides "$$overrides"
+
+# Read-only: does the account have what pipeline.yaml names? ARGS: see `make preflight ARGS=--help`.
+preflight: $(VENV)/.installed
+	PYTHONPATH=layers/common $(PY) -m ecr_pipeline.preflight $(ARGS)
 
 clean:
 	rm -rf $(VENV) $(SAM_VENV) .aws-sam .pytest_cache .mypy_cache .ruff_cache

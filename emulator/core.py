@@ -25,6 +25,7 @@ from botocore.config import Config
 from moto.server import ThreadedMotoServer
 
 from ecr_pipeline.config import PipelineConfig, load_config
+from emulator.account import account_operations
 from emulator.builds import build_role
 from emulator.bus import Bus
 from emulator.codebuild import CodeBuildService
@@ -36,10 +37,12 @@ from emulator.docker_engine import EngineError
 from emulator.docker_engine import available as docker_available
 from emulator.docker_engine import missing_message as docker_missing_message
 from emulator.docker_mode import DEFAULT_BASE_IMAGES, DockerMode
-from emulator.ecr import EcrEvents
+from emulator.ecr import EcrEvents, ScanResult
 from emulator.ecr_registry import ECR_HOST
+from emulator.ecs_deployments import EcsDeployments
 from emulator.ecs_tasks import EcsTasks, TaskSpec
 from emulator.front import Front
+from emulator.iam import policy_statements
 from emulator.lambdas import FunctionPool
 from emulator.output import Printer
 from emulator.permissions import Permissions
@@ -55,8 +58,8 @@ from emulator.provision import (
 from emulator.queues import QueueSources
 from emulator.slack import SlackWebhook
 from emulator.tag_mutability import TagMutability
-from emulator.template import ACCOUNT_ID, REGION, STACK_NAME, Template
-from emulator.work import WorkState
+from emulator.template import ACCOUNT_ID, REGION, STACK_NAME, Template, role_name, role_policy_documents
+from emulator.work import Delivery, WorkState
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_TEMPLATE = REPO_ROOT / "template.yaml"
@@ -116,6 +119,9 @@ class Emulator:
         self.ecr_events: EcrEvents | None = None
         self._tag_mutability: TagMutability | None = None
         self.codedeploy: CodeDeployStates | None = None
+        self.ecs_deployments: EcsDeployments | None = None
+        # Findings a scan would find by the time a commit's image ("next": any) reaches its traffic shift.
+        self.findings_at_shift: dict[str, ScanResult] = {}
         self.docker: DockerMode | None = None
         self.ecs_tasks: EcsTasks | None = None
         self.inbox_url = ""
@@ -178,10 +184,15 @@ class Emulator:
         # The functions' init phases (imports) run in their processes while the resources are made.
         self.functions.start()
         self._create_resources(self.template)
+        tasks = self._run_service_tasks if self.docker is not None else None
         self.codedeploy = CodeDeployStates(
+            self, create_deploy_targets(self.aws, self.config), tasks, invoke_hook=self.invoke_hook
+        )
+        self.ecs_deployments = EcsDeployments(
             self,
-            create_deploy_targets(self.aws, self.config),
-            self._run_service_tasks if self.docker is not None else None,
+            [(target.cluster, target.service) for target in self.config.deploy_targets() if target.strategy == "ecs"],
+            self.invoke_hook,
+            tasks,
         )
         self.scheduler = Scheduler(
             self.work,
@@ -283,6 +294,67 @@ class Emulator:
             return None
         return result.reason
 
+    def invoke_hook(
+        self, function_arn: str, role_arn: str, payload: dict[str, Any], on_result: Any, task_definition: str
+    ) -> str | None:
+        """A deployment's lifecycle hook, invoked by the service (ECS as the hook's role; CodeDeploy as the
+        group's service role): a delivery of its own, whose answer goes back to the service. Why it cannot
+        be invoked (no such function of the template; the role may not invoke it), or None."""
+        assert self.template is not None
+        name = function_arn.rsplit(":", 1)[-1]
+        function = next((lid for lid, spec in self.template.functions.items() if spec.name == name), None)
+        if function is None:
+            return f"ResourceNotFoundException: Function not found: {function_arn}"
+        if role_arn:
+            role = role_arn.rsplit("/", 1)[-1]
+            role_id = next(
+                (
+                    lid
+                    for lid in self.template.resources_of_type("AWS::IAM::Role")
+                    if role_name(self.template, lid) == role
+                ),
+                None,
+            )
+            if role_id is None:
+                return f"the hook's role {role_arn} is not a role of the stack"
+            statements, complete = policy_statements(
+                self.template.resolver.resolve(
+                    role_policy_documents(self.template.document, role_id, self.template.resolver)
+                )
+            )
+            self.permissions.add_role(f"role:{role}", role, statements, complete)
+            denied = self.permissions.authorize(f"role:{role}", "lambda:InvokeFunction", function_arn)
+            if denied is not None:
+                return denied
+        self._findings_before_shift(task_definition)
+        with self.work.lock:
+            self.work.pending.append(Delivery(payload, "lifecycle hook", function, on_result=on_result))
+        return None
+
+    def _findings_before_shift(self, task_definition: str) -> None:
+        """Emulated: the scan findings of the image a deployment shifts traffic to, as they are by then."""
+        if not self.findings_at_shift or not task_definition or self.ecr_events is None:
+            return
+        ecs = self.aws("ecs", direct=True)
+        for container in ecs.describe_task_definition(taskDefinition=task_definition)["taskDefinition"][
+            "containerDefinitions"
+        ]:
+            image = str(container.get("image") or "")
+            if "@" not in image:
+                continue
+            repository, digest = image.split("/", 1)[1].split("@", 1)
+            described = self.aws("ecr", direct=True).describe_images(
+                repositoryName=repository, imageIds=[{"imageDigest": digest}]
+            )["imageDetails"]
+            tags = [tag for detail in described for tag in detail.get("imageTags") or []]
+            for commit in list(self.findings_at_shift):
+                if commit == "next" or f"sha-{commit}" in tags:
+                    result = self.findings_at_shift.pop(commit)
+                    self.ecr_events.store_findings(repository, digest, tags, result)
+                    self.printer.action(
+                        f"by the traffic shift, the scan of {commit[:8]} finds {len(result.findings)} findings"
+                    )
+
     @property
     def front_url(self) -> str:
         assert self.front is not None
@@ -319,12 +391,20 @@ class Emulator:
         self.front.local_services["codebuild"] = self.codebuild
         if self.docker is not None:
             self.front.local_operations[("ecr", "GetAuthorizationToken")] = self.docker.get_authorization_token
+        self.front.local_operations.update(account_operations(self.aws))
+        assert self.ecs_deployments is not None
+        self.front.local_operations.update(self.ecs_deployments.local_operations())
+        self.front.local_operations[("codedeploy", "GetDeployment")] = self.codedeploy.get_deployment
+        self.front.local_operations[("codedeploy", "PutLifecycleEventHookExecutionStatus")] = (
+            self.codedeploy.put_hook_status
+        )
         # IAM first: AWS authorises a call before the service looks at it.
         self.front.guards += [self.permissions.guard, self.tag_mutability.guard, self.codedeploy.guard]
         self.front.observers += [
             self.work.record_call,
             self.ecr_events.observe,
             self.codedeploy.observe,
+            self.ecs_deployments.observe,
             self.bus.put_events,
             *([self.docker.observe] if self.docker is not None else []),
         ]

@@ -115,7 +115,9 @@ class Scheduler:
         with work.lock:
             work.timeline.append(entry)
         work.printer.delivery(entry, delivery.event)
-        if result.failed:
+        if delivery.on_result is not None:
+            delivery.on_result(result)
+        elif result.failed:
             self._after_failure(delivery, result)
         else:
             self._queues.delete_received(delivery, result)

@@ -22,6 +22,7 @@ from botocore.exceptions import ClientError
 
 from ecr_pipeline.core.naming import commit_of_build_tag
 from emulator.front import ApiCall
+from emulator.moto_internals import forget_scan_findings
 from emulator.template import ACCOUNT_ID, REGION
 
 if TYPE_CHECKING:
@@ -174,6 +175,12 @@ class EcrEvents:
             )
         summary = ", ".join(f"{severity} {count}" for severity, count in counts.items()) or "no findings"
         self._runtime.record_task(f"scan of {repository}:{commit[:12]} {result.status}: {summary}", digest=digest)
+
+    def store_findings(self, repository: str, digest: str, tags: list[str], result: ScanResult) -> None:
+        """Findings that grew after the scan (Inspector found more; no new scan event): what ECR answers now."""
+        forget_scan_findings(repository, digest)
+        scanning = self.scanning.get(repository, "basic")
+        self._store_findings(repository, digest, tags, result, "enhanced" if scanning == "enhanced" else "basic")
 
     def _store_findings(self, repository: str, digest: str, tags: list[str], result: ScanResult, scanning: str) -> None:
         now = datetime.now(UTC).timestamp()

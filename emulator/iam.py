@@ -35,6 +35,7 @@ _PREFIXES = {"monitoring": "cloudwatch", "email": "ses"}
 _OPERATORS = ("StringEquals", "StringLike", "StringNotEquals", "StringNotLike")
 _ARN_OPERATORS = ("ArnEquals", "ArnLike", "ArnNotEquals", "ArnNotLike")
 # The service ECS tasks assume their roles as: what iam:PassedToService is for a task definition's roles.
+ECS_SERVICE = "ecs.amazonaws.com"
 ECS_TASKS_SERVICE = "ecs-tasks.amazonaws.com"
 
 
@@ -180,7 +181,11 @@ def call_resource(call: ApiCall) -> str | None:
         secret = str(params["SecretId"])
         return secret if secret.startswith("arn:") else _arn("secretsmanager", f"secret:{secret}-??????")
     if service == "ecs":
-        if operation in ("DescribeServices", "UpdateService") and params.get(
+        if operation == "DescribeServiceDeployments" and params.get("serviceDeploymentArns"):
+            return str(params["serviceDeploymentArns"][0])
+        if operation == "DescribeServiceRevisions" and params.get("serviceRevisionArns"):
+            return str(params["serviceRevisionArns"][0])
+        if operation in ("DescribeServices", "UpdateService", "ListServiceDeployments") and params.get(
             "services" if operation == "DescribeServices" else "service"
         ):
             name = (params.get("services") or [params.get("service")])[0]
@@ -271,6 +276,12 @@ def requests_of(call: ApiCall) -> list[Request]:
             if role:
                 role_arn = str(role) if str(role).startswith("arn:") else f"arn:aws:iam::{ACCOUNT_ID}:role/{role}"
                 requests.append(Request("iam:PassRole", role_arn, (("iam:PassedToService", ECS_TASKS_SERVICE),)))
+    if call.service == "ecs" and call.operation in ("UpdateService", "CreateService"):
+        # A lifecycle hook's role is handed to ECS itself, which invokes the hook as it.
+        hooks = (call.params.get("deploymentConfiguration") or {}).get("lifecycleHooks") or []
+        for hook in hooks:
+            if isinstance(hook, dict) and hook.get("roleArn"):
+                requests.append(Request("iam:PassRole", str(hook["roleArn"]), (("iam:PassedToService", ECS_SERVICE),)))
     return requests
 
 
@@ -278,10 +289,14 @@ def call_resources(call: ApiCall) -> list[str | None]:
     """Every resource the call is authorised against (several for a batch over deployments)."""
     if call.service == "events" and call.operation == "PutEvents":
         return list(event_bus_arns(call.params))
-    if call.service == "codedeploy" and call.operation in ("GetDeployment", "BatchGetDeployments"):
+    if call.service == "codedeploy" and call.operation in (
+        "GetDeployment",
+        "BatchGetDeployments",
+        "PutLifecycleEventHookExecutionStatus",
+    ):
         groups = _deployment_groups(
             [str(call.params.get("deploymentId") or "")]
-            if call.operation == "GetDeployment"
+            if call.operation != "BatchGetDeployments"
             else [str(item) for item in call.params.get("deploymentIds") or []]
         )
         if groups:

@@ -161,58 +161,122 @@ def create_ecr_repositories(
     return scanning
 
 
+# Who may assume the roles a deploy target names (targets/ecs-service/template.yaml's trust policies).
+ECS_TASKS = "ecs-tasks.amazonaws.com"
+CODEDEPLOY_ROLE = "codedeploy-ecs"
+BAKE_TIME_MINUTES = 5
+
+
+def _trust_policy(service: str) -> str:
+    return json.dumps(
+        {
+            "Version": "2012-10-17",
+            "Statement": [{"Effect": "Allow", "Principal": {"Service": service}, "Action": "sts:AssumeRole"}],
+        }
+    )
+
+
+def target_alarm_names(service: str) -> list[str]:
+    """The alarms a target stack wires to rollback, named after its service: target 5xx, unhealthy hosts."""
+    return [f"{service}-target-5xx", f"{service}-unhealthy-hosts"]
+
+
+def _create_alarms(cloudwatch: Any, service: str) -> list[str]:
+    names = target_alarm_names(service)
+    for name, metric, statistic, threshold in zip(
+        names, ("HTTPCode_Target_5XX_Count", "UnHealthyHostCount"), ("Sum", "Maximum"), (5.0, 1.0), strict=True
+    ):
+        cloudwatch.put_metric_alarm(
+            AlarmName=name,
+            AlarmDescription=f"{service}: {metric}; stops and rolls back a deployment",
+            Namespace="AWS/ApplicationELB",
+            MetricName=metric,
+            Dimensions=[{"Name": "TargetGroup", "Value": f"targetgroup/{service}-blue/0"}],
+            Statistic=statistic,
+            Period=60,
+            EvaluationPeriods=1,
+            Threshold=threshold,
+            ComparisonOperator="GreaterThanOrEqualToThreshold",
+            TreatMissingData="notBreaching",
+        )
+    return names
+
+
 def create_deploy_targets(aws: AwsClients, config: PipelineConfig) -> dict[tuple[str, str], tuple[str, str]]:
-    """ECS services and CodeDeploy groups for pipeline.yaml's deploy targets (the ops-owned side):
-    (application, group) -> (cluster, service)."""
+    """ECS services, their roles and alarms, and CodeDeploy groups for pipeline.yaml's deploy targets (the
+    ops-owned side, as targets/ecs-service/template.yaml makes it): (application, group) -> (cluster, service)
+    of the codedeploy targets."""
     ecs = aws("ecs", direct=True)
     codedeploy = aws("codedeploy", direct=True)
+    iam = aws("iam", direct=True)
+    cloudwatch = aws("cloudwatch", direct=True)
     services: dict[tuple[str, str], tuple[str, str]] = {}
     clusters: set[str] = set()
     applications: set[str] = set()
-    for repository in config.repositories.values():
-        for image in repository.images:
-            for target in image.deploy:
-                if target.cluster not in clusters:
-                    ecs.create_cluster(clusterName=target.cluster)
-                    clusters.add(target.cluster)
-                task_definition = ecs.register_task_definition(
-                    family=target.service,
-                    networkMode="awsvpc",
-                    requiresCompatibilities=["FARGATE"],
-                    cpu="256",
-                    memory="512",
-                    taskRoleArn=f"arn:aws:iam::{ACCOUNT_ID}:role/{target.task_role}",
-                    executionRoleArn=f"arn:aws:iam::{ACCOUNT_ID}:role/{target.execution_role}",
-                    containerDefinitions=[
-                        {
-                            "name": target.container_name,
-                            "image": "public.ecr.aws/nginx/nginx:stable",
-                            "essential": True,
-                            "portMappings": [{"containerPort": target.container_port, "protocol": "tcp"}],
-                        }
-                    ],
-                )["taskDefinition"]["taskDefinitionArn"]
-                ecs.create_service(
-                    cluster=target.cluster,
-                    serviceName=target.service,
-                    taskDefinition=task_definition,
-                    desiredCount=1,
-                    launchType="FARGATE",
-                    deploymentController={"type": "CODE_DEPLOY"},
-                )
-                if target.codedeploy_application not in applications:
-                    codedeploy.create_application(applicationName=target.codedeploy_application, computePlatform="ECS")
-                    applications.add(target.codedeploy_application)
-                codedeploy.create_deployment_group(
-                    applicationName=target.codedeploy_application,
-                    deploymentGroupName=target.deployment_group,
-                    serviceRoleArn=f"arn:aws:iam::{ACCOUNT_ID}:role/codedeploy-ecs",
-                    deploymentConfigName="CodeDeployDefault.ECSAllAtOnce",
-                    deploymentStyle={"deploymentType": "BLUE_GREEN", "deploymentOption": "WITH_TRAFFIC_CONTROL"},
-                    ecsServices=[{"serviceName": target.service, "clusterName": target.cluster}],
-                )
-                services[(target.codedeploy_application, target.deployment_group)] = (
-                    target.cluster,
-                    target.service,
-                )
+    roles: set[str] = set()
+
+    def role(name: str, service: str) -> str:
+        if name not in roles:
+            iam.create_role(RoleName=name, AssumeRolePolicyDocument=_trust_policy(service))
+            roles.add(name)
+        return f"arn:aws:iam::{ACCOUNT_ID}:role/{name}"
+
+    for target in config.deploy_targets():
+        if target.cluster not in clusters:
+            ecs.create_cluster(clusterName=target.cluster)
+            clusters.add(target.cluster)
+        task_definition = ecs.register_task_definition(
+            family=target.service,
+            networkMode="awsvpc",
+            requiresCompatibilities=["FARGATE"],
+            cpu="256",
+            memory="512",
+            taskRoleArn=role(target.task_role, ECS_TASKS),
+            executionRoleArn=role(target.execution_role, ECS_TASKS),
+            containerDefinitions=[
+                {
+                    "name": target.container_name,
+                    "image": "public.ecr.aws/nginx/nginx:stable",
+                    "essential": True,
+                    "portMappings": [{"containerPort": target.container_port, "protocol": "tcp"}],
+                }
+            ],
+        )["taskDefinition"]["taskDefinitionArn"]
+        alarms = _create_alarms(cloudwatch, target.service)
+        codedeploy_target = target.strategy == "codedeploy"
+        ecs.create_service(
+            cluster=target.cluster,
+            serviceName=target.service,
+            taskDefinition=task_definition,
+            desiredCount=1,
+            launchType="FARGATE",
+            deploymentController={"type": "CODE_DEPLOY" if codedeploy_target else "ECS"},
+        )
+        if not codedeploy_target:
+            # moto 5.2.5 drops deploymentConfiguration on create_service and keeps it on update_service.
+            ecs.update_service(
+                cluster=target.cluster,
+                service=target.service,
+                deploymentConfiguration={
+                    "strategy": target.ecs_strategy,
+                    "bakeTimeInMinutes": BAKE_TIME_MINUTES,
+                    "alarms": {"alarmNames": alarms, "enable": True, "rollback": True},
+                },
+            )
+            continue
+        if target.codedeploy_application not in applications:
+            codedeploy.create_application(applicationName=target.codedeploy_application, computePlatform="ECS")
+            applications.add(target.codedeploy_application)
+        # moto stores alarmConfiguration but answers GetDeploymentGroup without it: emulator.account fills it in.
+        codedeploy.create_deployment_group(
+            applicationName=target.codedeploy_application,
+            deploymentGroupName=target.deployment_group,
+            serviceRoleArn=role(CODEDEPLOY_ROLE, "codedeploy.amazonaws.com"),
+            deploymentConfigName="CodeDeployDefault.ECSAllAtOnce",
+            deploymentStyle={"deploymentType": "BLUE_GREEN", "deploymentOption": "WITH_TRAFFIC_CONTROL"},
+            ecsServices=[{"serviceName": target.service, "clusterName": target.cluster}],
+            alarmConfiguration={"enabled": True, "alarms": [{"name": name} for name in alarms]},
+            autoRollbackConfiguration={"enabled": True, "events": ["DEPLOYMENT_FAILURE", "DEPLOYMENT_STOP_ON_ALARM"]},
+        )
+        services[(target.codedeploy_application, target.deployment_group)] = (target.cluster, target.service)
     return services

@@ -11,6 +11,8 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
+from ecr_pipeline.adapters.ledger import Ledger
+from ecr_pipeline.config import DeployTarget
 from ecr_pipeline.core.naming import commit_of_build_tag
 from emulator.core import Emulator
 
@@ -114,18 +116,9 @@ def environments_state(emulator: Emulator, images: dict[str, list[dict[str, Any]
                     image = by_digest.get(image_uri.rsplit("@", 1)[1])
                 elif ":" in image_uri.rsplit("/", 1)[-1]:
                     image = by_tag.get((image_config.ecr_repository, image_uri.rsplit(":", 1)[1]))
-                key = (target.codedeploy_application, target.deployment_group)
-                deployments = [
-                    {
-                        "id": item.id,
-                        "status": item.status,
-                        "task_definition": item.task_definition,
-                        "image": _container_image(ecs, item.task_definition, target.container_name),
-                        "caller": item.caller,
-                    }
-                    for item in emulator.codedeploy.deployments.values()
-                    if (item.application, item.group) == key
-                ]
+                deployments, refused = _deployments(emulator, target)
+                for item in deployments:
+                    item["image"] = _container_image(ecs, item["task_definition"], target.container_name)
                 serving = _serving(emulator, f"{target.cluster}/{target.service}", by_digest)
                 environments.append(
                     {
@@ -138,17 +131,67 @@ def environments_state(emulator: Emulator, images: dict[str, list[dict[str, Any]
                         "image": image_uri,
                         "commit": None if image is None else image["commit"],
                         "digest": None if image is None else image["digest"],
+                        "strategy": target.strategy,
                         "deployments": deployments,
-                        "deployments_refused": len(
-                            [
-                                item
-                                for item in emulator.codedeploy.rejected
-                                if (item["application"], item["deployment_group"]) == key
-                            ]
-                        ),
+                        "deployments_refused": refused,
+                        "ledger": _ledger_environment(emulator, image_config.ecr_repository, target.environment),
                     }
                 )
     return environments
+
+
+# A deployment's end, the same words for both strategies: CodeDeploy's statuses and ECS's.
+_OUTCOMES = {
+    "Succeeded": "Succeeded",
+    "SUCCESSFUL": "Succeeded",
+    "Failed": "Failed",
+    "Stopped": "Failed",
+    "STOPPED": "Failed",
+    "ROLLBACK_SUCCESSFUL": "Failed",
+    "ROLLBACK_FAILED": "Failed",
+}
+
+
+def _deployments(emulator: Emulator, target: DeployTarget) -> tuple[list[dict[str, Any]], int]:
+    """The target's deployments (CodeDeploy's, or the ECS service's own), and how many times the busy
+    target turned the pipeline's deployment away (a refused CreateDeployment; a lookup that met another's)."""
+    assert emulator.codedeploy is not None and emulator.ecs_deployments is not None
+    found: list[dict[str, Any]]
+    if target.strategy == "ecs":
+        key = (target.cluster, target.service)
+        found = [
+            {"id": item.arn, "status": item.status, "task_definition": item.task_definition, "caller": item.caller}
+            for item in emulator.ecs_deployments.deployments.values()
+            if (item.cluster, item.service) == key
+        ]
+        refused = emulator.ecs_deployments.turned_away.get(key, 0)
+    else:
+        group = (target.codedeploy_application, target.deployment_group)
+        found = [
+            {"id": item.id, "status": item.status, "task_definition": item.task_definition, "caller": item.caller}
+            for item in emulator.codedeploy.deployments.values()
+            if (item.application, item.group) == group
+        ]
+        refused = len(
+            [item for item in emulator.codedeploy.rejected if (item["application"], item["deployment_group"]) == group]
+        )
+    for item in found:
+        item["outcome"] = _OUTCOMES.get(str(item["status"]), "In progress")
+    return found, refused
+
+
+def _ledger_environment(emulator: Emulator, ecr_repository: str, environment: str) -> dict[str, Any]:
+    """What the ledger says of the environment: its newest candidate (and how its deployment ended) and
+    what it serves (the candidate of its last successful deployment)."""
+    assert emulator.template is not None
+    table = emulator.template.resolver.names.name("LedgerTable", emulator.template.resolver)
+    ledger = Ledger(table, emulator.aws("dynamodb", direct=True))
+    candidate = ledger.get_environment(ecr_repository, environment)
+    serving = ledger.get_serving(ecr_repository, environment)
+    return {
+        "candidate": candidate._asdict() if candidate else None,
+        "serving": serving._asdict() if serving else None,
+    }
 
 
 def _container_image(ecs: Any, task_definition: str | None, container_name: str) -> str | None:

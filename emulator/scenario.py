@@ -13,7 +13,10 @@
       - fail_next_build: {reason: "..."}
       - deployment_group_busy: {group: demo-app-dev, times: 1}   # a real deployment by ops, in progress
                                                                 #  until `times` deployments met it
-      - deployment_group_fails: {group: demo-app-dev, times: 1}
+      - deployment_group_fails: {group: demo-app-dev, times: 1, alarm: name}   # alarm: it goes off (else health)
+      - deployment_busy: {environment: dev, times: 1}      # either strategy: ops deploy by hand
+      - deployment_fails: {environment: dev, times: 1, alarm: name}   # either strategy; no alarm: health check
+      - findings_at_traffic_shift: {commit: <id or branch> | next: true, findings: [...]}   # found after promotion
       - inject_event: {file: events/x.json}   # or {event: {...}}; bus: <name> (default: the default bus)
       - push: {branch: main, commits: [{message, files, ...}, ...]}   # or {branch: main, to: <ref>}
       - push_image: {repository: demo-app, tag: hotfix, like: main}
@@ -38,6 +41,7 @@ from typing import Any
 
 import yaml
 
+from ecr_pipeline.config import DeployTarget
 from emulator.core import REPO_ROOT, Emulator
 from emulator.expect import Check, check_step, permission_checks, validate_expect
 from emulator.steps import (
@@ -50,6 +54,11 @@ from emulator.steps import (
     scan_result,
 )
 
+
+def _because(alarm: Any) -> str:
+    return f": alarm {alarm} goes off" if alarm else ": the new tasks fail their health check"
+
+
 __all__ = ["STEP_KINDS", "Scenario", "ScenarioError", "ScenarioRunner", "load_scenario"]
 
 STEP_KINDS = (
@@ -60,6 +69,9 @@ STEP_KINDS = (
     "fail_next_build",
     "deployment_group_busy",
     "deployment_group_fails",
+    "deployment_busy",
+    "deployment_fails",
+    "findings_at_traffic_shift",
     "inject_event",
     "push",
     "push_image",
@@ -151,9 +163,10 @@ class ScenarioRunner(StepActions):
             if step.get("wait", True):
                 self.emulator.run_until_idle()
         self.emulator.run_until_idle()
-        assert self.emulator.codedeploy is not None
-        # A busy group's deployment that no deployment met ends with the scenario, as it would in time.
-        if self.emulator.codedeploy.release_held():
+        assert self.emulator.codedeploy is not None and self.emulator.ecs_deployments is not None
+        # A busy target's deployment that no deployment met ends with the scenario, as it would in time.
+        released = self.emulator.codedeploy.release_held() + self.emulator.ecs_deployments.release_held()
+        if released:
             self.emulator.run_until_idle()
 
     def check(self, report: dict[str, Any]) -> list[Check]:
@@ -255,9 +268,70 @@ class ScenarioRunner(StepActions):
         assert self.emulator.codedeploy is not None
         key = self._group(raw, where)
         times = int(raw.get("times", 1))
-        self.emulator.codedeploy.failing[key] = self.emulator.codedeploy.failing.get(key, 0) + times
-        self.emulator.printer.action(f"the next {times} deployment(s) of {key[1]} fail")
-        return {"group": key[1], "times": times}
+        alarm = raw.get("alarm")
+        self.emulator.codedeploy.failing.setdefault(key, []).extend([[str(alarm)] if alarm else []] * times)
+        self.emulator.printer.action(f"the next {times} deployment(s) of {key[1]} fail{_because(alarm)}")
+        return {"group": key[1], "times": times, **({"alarm": alarm} if alarm else {})}
+
+    def _target(self, raw: dict[str, Any], where: str) -> DeployTarget:
+        environment = raw.get("environment")
+        targets = [t for t in self.emulator.config.deploy_targets() if t.environment == environment]
+        if not targets:
+            known = ", ".join(sorted({t.environment for t in self.emulator.config.deploy_targets()}))
+            raise ScenarioError(
+                f"{where}.environment: {environment!r} is not an environment of pipeline.yaml ({known})"
+            )
+        return targets[0]
+
+    def _deployment_busy(self, index: int, raw: dict[str, Any], where: str) -> dict[str, Any]:
+        target = self._target(raw, where)
+        if target.strategy == "codedeploy":
+            return self._deployment_group_busy(
+                index, {"group": target.deployment_group, "application": target.codedeploy_application, **raw}, where
+            )
+        assert self.emulator.ecs_deployments is not None
+        times = int(raw.get("times", 1))
+        if times < 1:
+            raise ScenarioError(f"{where}.times: must be 1 or more")
+        deployment = self.emulator.ecs_deployments.occupy(target.cluster, target.service, times)
+        self.emulator.printer.action(
+            f"ops deploy ECS service {target.service} by hand: in progress until {times} lookup(s) met it"
+        )
+        return {"service": target.service, "times": times, "deployment_id": deployment.arn}
+
+    def _deployment_fails(self, index: int, raw: dict[str, Any], where: str) -> dict[str, Any]:
+        target = self._target(raw, where)
+        if target.strategy == "codedeploy":
+            return self._deployment_group_fails(
+                index, {"group": target.deployment_group, "application": target.codedeploy_application, **raw}, where
+            )
+        assert self.emulator.ecs_deployments is not None
+        times, alarm = int(raw.get("times", 1)), raw.get("alarm")
+        if not alarm:
+            raise ScenarioError(f"{where}.alarm: an ecs target's deployment fails by an alarm (name it)")
+        key = (target.cluster, target.service)
+        self.emulator.ecs_deployments.alarming.setdefault(key, []).extend([[str(alarm)]] * times)
+        self.emulator.printer.action(f"the next {times} deployment(s) of {target.service} fail{_because(alarm)}")
+        return {"service": target.service, "times": times, "alarm": alarm}
+
+    def _findings_at_traffic_shift(self, index: int, raw: dict[str, Any], where: str) -> dict[str, Any]:
+        result = scan_result(raw, where)
+        if raw.get("next"):
+            self.emulator.findings_at_shift["next"] = result
+            self.emulator.printer.action(
+                f"by the time the next deployment reaches its traffic shift, its image's scan finds"
+                f" {len(result.findings)} findings"
+            )
+            return {"next": True}
+        target = raw.get("commit")
+        if not target:
+            raise ScenarioError(f"{where}: needs `commit` (an id or a branch) or `next: true`")
+        commit = self._repository(raw, where).resolve(str(target))
+        self.emulator.findings_at_shift[commit] = result
+        self.emulator.printer.action(
+            f"by the time {commit[:8]} reaches its traffic shift, its scan finds {len(result.findings)} findings"
+        )
+        return {"commit": commit}
 
     def _inject_event(self, index: int, raw: dict[str, Any], where: str) -> dict[str, Any]:
         if "event" in raw:

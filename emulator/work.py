@@ -32,6 +32,9 @@ class Delivery:
     # (queue URL, receipt handle, message id) of an SQS batch, and whether the function reports partial failures.
     queue_receipts: list[tuple[str, str, str]] = field(default_factory=list)
     partial_batch: bool = False
+    # A service's own invocation (a deployment's lifecycle hook): its answer goes back to the service,
+    # which decides what a failure means (no Lambda retries).
+    on_result: Callable[[Any], None] | None = None
 
 
 @dataclass

@@ -50,8 +50,12 @@ SUBSCRIPTIONS: dict[tuple[str | None, str | None], tuple[str, ...]] = {
     ("ecr-pipeline", "Promotion Failed"): ("notify",),
     ("ecr-pipeline", "Deployment Started"): ("notify",),
     ("ecr-pipeline", "Deployment Skipped"): ("notify",),
+    ("ecr-pipeline", "Deployment Succeeded"): ("notify",),
+    ("ecr-pipeline", "Deployment Failed"): ("notify",),
+    ("ecr-pipeline", "Deployment Rolled Back"): ("notify",),
     ("aws.codebuild", "CodeBuild Build State Change"): ("notify",),
-    ("aws.codedeploy", "CodeDeploy Deployment State-change Notification"): ("notify",),
+    ("aws.codedeploy", "CodeDeploy Deployment State-change Notification"): ("deploy",),
+    ("aws.ecs", "ECS Deployment State Change"): ("deploy",),
 }
 HANDLERS = ("start_build", "tag_image", "scan_check", "deploy", "notify")
 SERVICES = ("dynamodb", "ecr", "events", "ecs", "codedeploy", "sqs", "sns", "codebuild", "codecommit", "secretsmanager")

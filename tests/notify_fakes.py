@@ -8,7 +8,7 @@ from typing import Any
 
 from ecr_pipeline.config import PipelineConfig, load_config
 from ecr_pipeline.notify.model import Message
-from ecr_pipeline.records import BuildRecord, EnvironmentState, PushRecord
+from ecr_pipeline.records import BuildRecord, PushRecord
 from tests.events import load_event
 
 PIPELINE_YAML = Path(__file__).resolve().parent.parent / "pipeline.yaml"
@@ -16,7 +16,6 @@ COMMIT = "a3b2c1d0e9f8a7b6c5d4e3f2a1b0c9d8e7f6a5b4"
 BUILD_ID = "ecr-pipeline-image-build:8745a7a9-c340-456a-9166-edf953571bef"
 NEWER_BUILD_ID = "ecr-pipeline-image-build:0f9e8d7c-6b5a-4f3e-9d2c-1b0a9f8e7d6c"
 DIGEST = "sha256:4f1e9b7c2d8a6e3f5b0c9d7a1e2f3b4c5d6e7f8a9b0c1d2e3f4a5b6c7d8e9f0a"
-DEPLOYMENT_ID = "d-7XQ2ABCDE"
 
 
 def push_record(**overrides: Any) -> PushRecord:
@@ -38,10 +37,6 @@ def push_record(**overrides: Any) -> PushRecord:
 class MemoryLedger:
     builds: dict[str, BuildRecord] = field(default_factory=dict)
     pushes: list[PushRecord] = field(default_factory=list)
-    environments: dict[tuple[str, str], EnvironmentState] = field(default_factory=dict)
-
-    def get_environment(self, ecr_repository: str, environment: str) -> EnvironmentState | None:
-        return self.environments.get((ecr_repository, environment))
 
     def get_build(self, build_id: str) -> BuildRecord | None:
         return self.builds.get(build_id)
@@ -55,8 +50,7 @@ def pipeline_config() -> PipelineConfig:
 
 
 def ledger_for(event_name: str) -> MemoryLedger:
-    """The ledger as the stages leave it for the sample events: the stopped build was superseded,
-    and dev's record names the sample CodeDeploy deployment."""
+    """The ledger as the stages leave it for the sample events: the stopped build was superseded."""
     record = BuildRecord(
         BUILD_ID,
         repository="demo-app",
@@ -66,24 +60,7 @@ def ledger_for(event_name: str) -> MemoryLedger:
         ecr_repository="demo-app",
         superseded_by=NEWER_BUILD_ID if event_name == "codebuild_stopped" else None,
     )
-    push = push_record()
-    dev = dev_environment(push, deployment_id=DEPLOYMENT_ID)
-    return MemoryLedger(builds={BUILD_ID: record}, pushes=[push], environments={("demo-app", "dev"): dev})
-
-
-def dev_environment(push: PushRecord, deployment_id: str | None = None) -> EnvironmentState:
-    """dev's environment record for the demo image of `push`."""
-    return EnvironmentState(
-        ecr_repository="demo-app",
-        environment="dev",
-        image_digest=DIGEST,
-        commit=COMMIT,
-        ref_type="branch",
-        ref_name="main",
-        push_time=push.push_time,
-        push_id=push.push_id,
-        deployment_id=deployment_id,
-    )
+    return MemoryLedger(builds={BUILD_ID: record}, pushes=[push_record()])
 
 
 def message_for(event_name: str, ledger: MemoryLedger | None = None, **detail_overrides: Any) -> Message:
@@ -91,8 +68,6 @@ def message_for(event_name: str, ledger: MemoryLedger | None = None, **detail_ov
     from ecr_pipeline.notify.notifier import parse_notification, to_message
 
     event = load_event(event_name, **detail_overrides)
-    message = to_message(
-        parse_notification(event), pipeline_config(), ledger if ledger is not None else ledger_for(event_name), "dev"
-    )
+    message = to_message(parse_notification(event), ledger if ledger is not None else ledger_for(event_name), "dev")
     assert message is not None
     return message

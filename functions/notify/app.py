@@ -1,4 +1,4 @@
-"""Pipeline, CodeBuild and CodeDeploy events -> one message on SNS and Slack (see ecr_pipeline.notify)."""
+"""Pipeline and CodeBuild events -> one message on SNS and Slack (see ecr_pipeline.notify)."""
 
 from __future__ import annotations
 
@@ -54,10 +54,6 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
             metrics.add_metric(name=f"NotificationsFailed_{channel}", unit="Count", value=1)
         _log_delivered(error.delivery)
         raise
-    if delivery is None:
-        logger.info("deployment group not in pipeline.yaml: not told")
-        metrics.add_metric(name="EventsIgnored", unit="Count", value=1)
-        return Outcome("ignored", "deployment group not in pipeline.yaml").as_result()
     _log_delivered(delivery)
     return Outcome("delivered", facts=delivery.as_dict()).as_result()
 

@@ -206,7 +206,9 @@ def test_slack_dropping_the_connection_without_an_answer_is_kept_and_alarmed_not
         "deployment_started",
         "deployment_skipped",
         "codebuild_failed",
-        "codedeploy_failure",
+        "deployment_succeeded",
+        "deployment_failed",
+        "deployment_rolled_back",
     ],
 )
 def test_a_republished_event_is_told_once_per_channel(faults: Harness, event_name: str) -> None:

@@ -31,7 +31,7 @@ from ecr_pipeline.adapters.ledger import Ledger
 from ecr_pipeline.records import BuildRecord
 from tests.events import load_event
 from tests.handlers import FakeLambdaContext, create_pipeline_tables, load_handler
-from tests.notify_fakes import BUILD_ID, COMMIT, DEPLOYMENT_ID, DIGEST, NEWER_BUILD_ID, dev_environment, push_record
+from tests.notify_fakes import BUILD_ID, COMMIT, DIGEST, NEWER_BUILD_ID, push_record
 
 WEBHOOK_PATH = "/services/T0PIPELINE/B0NOTIFY/s3cr3tW3bh00kT0k3n"
 SLOW = "slow"
@@ -170,39 +170,35 @@ def test_a_build_stopped_by_a_newer_push_is_told_as_superseded_from_the_ledger(h
     assert harness.sns_messages() == []  # superseded is not a failure: email stays quiet
 
 
-def test_a_finished_deployment_names_what_the_ledger_says_it_deployed(harness: Harness) -> None:
-    ledger = Ledger("ledger")
-    push = push_record()
-    ledger.record_push(push)
-    candidate = dev_environment(push)
-    ledger.claim_environment(candidate)
-    ledger.update_environment(candidate, deployment_id=DEPLOYMENT_ID)
-
-    harness.invoke(load_event("codedeploy_failure"))
+def test_a_failed_deployment_is_told_as_a_failure_with_its_reason_and_what_serves_now(harness: Harness) -> None:
+    harness.invoke(load_event("deployment_failed"))
 
     [published] = harness.sns_messages()
     assert published["Subject"] == "Deployment failed: demo-app main a3b2c1d -> dev"
     assert json.loads(published["MessageAttributes"]["kinds"]["Value"]) == ["deployment", "failures"]
+    description = json.loads(published["Message"])["content"]["description"]
+    assert "Reason: HEALTH_CONSTRAINTS" in description and "*Serving now:* 9f8e7d6c5b4a" in description
     [accepted] = harness.slack.accepted
     assert f"`demo-app@{DIGEST}`" in json.dumps(accepted["blocks"])
 
 
 def test_a_malformed_event_is_dropped_without_retry(harness: Harness) -> None:
-    event = load_event("codedeploy_failure")
-    del event["detail"]["deploymentId"]
+    event = load_event("deployment_failed")
+    del event["detail"]["deployment_id"]
 
     result = harness.invoke(event)
 
     assert result["status"] == "rejected"
-    assert "detail.deploymentId" in result["reason"]
+    assert "detail.deployment_id" in result["reason"]
     assert harness.slack.received == []
 
 
-def test_a_deployment_group_not_in_pipeline_yaml_is_not_told(harness: Harness) -> None:
-    result = harness.invoke(load_event("codedeploy_failure", deploymentGroup="another-team"))
+def test_a_codedeploy_state_change_is_rejected_not_told(harness: Harness) -> None:
+    # deploy reads a deployment's end and tells it; CodeDeploy's own event reaching notify is a stray.
+    result = harness.invoke(load_event("codedeploy_failure"))
 
-    assert result == {"status": "ignored", "effect": "ignored", "reason": "deployment group not in pipeline.yaml"}
-    assert harness.sns_messages() == []
+    assert (result["status"], result["field"]) == ("rejected", "detail-type")
+    assert harness.sns_messages() == [] and harness.slack.received == []
 
 
 # --- Slack faults ------------------------------------------------------------------------

@@ -15,12 +15,21 @@ from ecr_pipeline.events.codebuild import parse_build_state_change
 from ecr_pipeline.events.codecommit import parse_push_event
 from ecr_pipeline.events.codedeploy import parse_deployment_state_change
 from ecr_pipeline.events.ecr import parse_image_action
-from ecr_pipeline.events.envelope import MalformedEvent, parse_envelope
+from ecr_pipeline.events.envelope import MAX_FIELD, MalformedEvent, parse_envelope
 from ecr_pipeline.events.scan import parse_scan_event
+from ecr_pipeline.notify.notifier import parse_notification
+from ecr_pipeline.notify.render.chatbot import render_chatbot
+from ecr_pipeline.notify.render.slack import render_slack
+from ecr_pipeline.notify.render.text import email_subject, render_text
 from ecr_pipeline.text import AUTHOR_LIMIT, MESSAGE_LIMIT, clean, cut, cut_bytes
 from tests.events import load_event
+from tests.notify_fakes import message_for
 
 DIGEST = "sha256:" + "4f" * 32
+
+
+def fit_to(length: int, pattern: str) -> str:
+    return (pattern * (length // len(pattern) + 1))[:length]
 
 
 def rejected_field(parse: Any, event: Any) -> str:
@@ -148,6 +157,24 @@ def test_a_build_id_that_is_no_codebuild_arn_is_malformed() -> None:
 def test_a_deployment_group_name_of_the_wrong_shape_is_malformed() -> None:
     event = load_event("codedeploy_success", deploymentGroup="demo app dev")
     assert rejected_field(lambda e: parse_deployment_state_change(parse_envelope(e)), event) == "detail.deploymentGroup"
+
+
+def test_a_deployment_failed_with_the_longest_hostile_reason_renders_within_every_limit() -> None:
+    reason = fit_to(MAX_FIELD, "<!channel> *bold* <https://evil.example|click> `tick`\n\u202e ")
+    message = message_for("deployment_failed", reason=reason, cluster="c" * 255, service="s" * 255)
+    slack = render_slack(message)
+    texts = [block["text"]["text"] for block in slack["blocks"] if "text" in block]
+    fields = [field["text"] for block in slack["blocks"] for field in block.get("fields", [])]
+    assert len(email_subject(message)) <= 99 and email_subject(message).isascii()
+    assert all(len(text) <= 3000 for text in texts) and all(len(field) <= 2000 for field in fields)
+    assert "<!channel>" not in json.dumps(slack) and "<https://evil.example" not in json.dumps(slack)
+    assert len(render_chatbot(message)["content"]["description"]) <= 8000
+    assert len(render_text(message)) <= 16000 and "Serving now" in render_text(message)
+
+
+def test_a_deployment_failed_reason_over_the_field_limit_is_malformed_naming_it() -> None:
+    event = load_event("deployment_failed", reason="x" * (MAX_FIELD + 1))
+    assert rejected_field(parse_notification, event) == "detail.reason"
 
 
 # --- sizes and nesting ---------------------------------------------------------------------

@@ -83,11 +83,15 @@ def test_scan_check_writes_nothing_but_its_verdict() -> None:
     assert "event-bus/${AWS::StackName}-events" in publish["Resource"]["Fn::Sub"]
 
 
-def test_pass_role_is_limited_to_ecs_tasks() -> None:
+def test_pass_role_is_limited_to_ecs_tasks_and_the_gate_role_to_ecs() -> None:
     passes = [s for s in statements("DeployFunction") if s["Action"] == "iam:PassRole"]
     assert passes
     for statement in passes:
-        assert statement["Condition"]["StringEquals"]["iam:PassedToService"] == "ecs-tasks.amazonaws.com"
+        service = statement["Condition"]["StringEquals"]["iam:PassedToService"]
+        if statement["Resource"] == {"Fn::GetAtt": ["TrafficGateInvokeRole", "Arn"]}:
+            assert service == "ecs.amazonaws.com"
+        else:
+            assert service == "ecs-tasks.amazonaws.com"
 
 
 @pytest.mark.parametrize("config", sorted(CONFIGS))
@@ -124,9 +128,13 @@ def test_scan_check_hears_basic_and_enhanced_scans() -> None:
     assert sources == {("aws.ecr", "ECR Image Scan"), ("aws.inspector2", "Inspector2 Scan")}
 
 
-def test_deploy_hears_promotions_and_its_retry_queue() -> None:
+def test_deploy_hears_promotions_its_retry_queue_and_the_ends_of_deployments() -> None:
     properties = RESOURCES["DeployFunction"]["Properties"]
-    assert [p["detail-type"] for p in rule_patterns("DeployFunction")] == [["Image Promoted"]]
+    assert [p["detail-type"] for p in rule_patterns("DeployFunction")] == [
+        ["Image Promoted"],
+        ["CodeDeploy Deployment State-change Notification"],
+        ["ECS Deployment State Change"],
+    ]
     (retry,) = [e for e in properties["Events"].values() if e["Type"] == "SQS"]
     assert retry["Properties"]["Queue"] == {"Fn::GetAtt": ["DeployRetryQueue", "Arn"]}
     assert properties["Environment"]["Variables"]["DEPLOY_RETRY_QUEUE_URL"] == {"Ref": "DeployRetryQueue"}

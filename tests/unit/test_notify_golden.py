@@ -31,8 +31,9 @@ SAMPLE_EVENTS = (
     "notify_promotion_failed",
     "deployment_started",
     "deployment_skipped",
-    "codedeploy_success",
-    "codedeploy_failure",
+    "deployment_succeeded",
+    "deployment_failed",
+    "deployment_rolled_back",
 )
 
 

@@ -1,4 +1,4 @@
-"""The one message model, built from pipeline, CodeBuild and CodeDeploy events."""
+"""The one message model, built from the pipeline's own events and CodeBuild's."""
 
 from __future__ import annotations
 
@@ -18,8 +18,9 @@ from tests.notify_fakes import (
     MemoryLedger,
     ledger_for,
     message_for,
-    pipeline_config,
 )
+
+ECS_DEPLOYMENT_ID = load_event("deployment_rolled_back")["detail"]["deployment_id"]
 
 
 def test_a_build_stopped_by_a_newer_push_is_told_as_superseded_not_failed() -> None:
@@ -60,7 +61,7 @@ def test_a_codebuild_event_without_overrides_falls_back_on_the_ledger_record() -
     event["detail"]["additional-information"]["environment"]["environment-variables"] = []
     ledger = ledger_for("codebuild_failed")
     ledger.builds[BUILD_ID] = ledger.builds[BUILD_ID]._replace(ref_name="feature/login")
-    message = to_message(parse_notification(event), pipeline_config(), ledger)
+    message = to_message(parse_notification(event), ledger)
     assert message is not None
     assert (message.repository, message.ref, message.commit) == ("demo-app", "feature/login", COMMIT)
 
@@ -136,31 +137,78 @@ def test_an_image_promoted_event_lists_the_added_tags() -> None:
     assert message.kinds == ("promoted",)
 
 
-def test_a_codedeploy_failure_is_told_for_the_configured_environment() -> None:
-    message = message_for("codedeploy_failure")
-    assert (message.status, message.environment, message.repository) == ("FAILED", "dev", "demo-app")
+def test_a_failed_deployment_names_its_reason_and_what_serves_now() -> None:
+    message = message_for("deployment_failed")
+    assert (message.headline, message.severity) == ("Deployment failed", "ERROR")
     assert message.kinds == ("deployment", "failures")
-    assert message.links[0].url.endswith("/codedeploy/deployments/d-7XQ2ABCDE?region=us-east-1")
+    assert message.note == "Reason: HEALTH_CONSTRAINTS: the new tasks failed their load balancer health checks"
+    assert ("Serving now", "9f8e7d6c5b4a") in message.facts
+    assert ("CodeDeploy", "demo-app / demo-app-dev") in message.facts
 
 
-def test_a_codedeploy_event_names_the_push_the_environment_record_says_it_deployed() -> None:
-    message = message_for("codedeploy_success")
-    assert (message.ref, message.commit, message.author) == ("main", COMMIT, "Ada Lovelace")
+def test_a_failed_first_deployment_says_what_ran_before_serves_now() -> None:
+    message = message_for("deployment_failed", serving_commit=None, serving_image_digest=None)
+    assert ("Serving now", "what ran before the pipeline's first deployment") in message.facts
+    assert "Image serving now" not in [link.label for link in message.links]
+
+
+def test_a_rolled_back_deployment_is_an_error_routed_to_failures() -> None:
+    message = message_for("deployment_rolled_back")
+    assert (message.status, message.headline, message.severity) == ("ROLLED_BACK", "Deployment rolled back", "ERROR")
+    assert message.kinds == ("deployment", "failures")
+    assert message.note == "Reason: alarm demo-app-dev-target-5xx in ALARM; ECS deployment rolled back"
+
+
+def test_an_ecs_deployment_names_the_ecs_service_and_links_the_ecs_console() -> None:
+    message = message_for("deployment_rolled_back")
+    assert ("ECS service", "demo-cluster / demo-app-dev") in message.facts
+    assert not any(label == "CodeDeploy" for label, _ in message.facts)
+    links = {link.label: link.url for link in message.links}
+    assert "CodeDeploy deployment" not in links
+    assert links["ECS deployment"] == (
+        "https://us-east-1.console.aws.amazon.com/ecs/v2/clusters/demo-cluster/services/demo-app-dev/deployments"
+        "?region=us-east-1"
+    )
+
+
+def test_an_ecs_deployment_start_names_the_ecs_service_and_links_the_ecs_console() -> None:
+    ecs = {"strategy": "ecs", "application": "", "deployment_group": "", "deployment_id": ECS_DEPLOYMENT_ID}
+    message = message_for("deployment_started", **ecs)
+    assert ("ECS service", "demo-cluster / demo-app-dev") in message.facts
+    assert [link.label for link in message.links] == ["ECR image", "ECS deployment", "Commit"]
+
+
+def test_a_codedeploy_deployment_start_names_the_group_and_links_codedeploy() -> None:
+    message = message_for("deployment_started")
+    assert ("CodeDeploy", "demo-app / demo-app-dev") in message.facts
+    assert [link.label for link in message.links] == ["ECR image", "CodeDeploy deployment", "Commit"]
+
+
+def test_a_succeeded_deployment_is_told_for_its_environment_and_links_codedeploy() -> None:
+    message = message_for("deployment_succeeded")
+    assert (message.status, message.severity, message.kinds) == ("SUCCEEDED", "INFO", ("deployment",))
+    assert (message.environment, message.commit, message.author) == ("dev", COMMIT, "Ada Lovelace")
     assert message.image == f"demo-app@{DIGEST}"
-    assert [link.label for link in message.links] == ["CodeDeploy deployment", "ECR image", "Commit"]
+    assert message.links[1].url.endswith("/codedeploy/deployments/d-7XQ2ABCDE?region=us-east-1")
 
 
-def test_a_codedeploy_event_names_no_push_once_the_environment_record_moved_to_another_deployment() -> None:
-    ledger = ledger_for("codedeploy_success")
-    dev = ledger.environments[("demo-app", "dev")]
-    ledger.environments[("demo-app", "dev")] = dev._replace(deployment_id="d-NEWER0001")
-    message = message_for("codedeploy_success", ledger)
-    assert (message.environment, message.commit, message.image) == ("dev", "", "")
+def test_the_ecs_link_quotes_the_cluster_and_service_names() -> None:
+    message = message_for("deployment_rolled_back", cluster="a/b?c", service="d#e")
+    [url] = [link.url for link in message.links if link.label == "ECS deployment"]
+    assert "/clusters/a%2Fb%3Fc/services/d%23e/deployments?" in url
 
 
-def test_a_codedeploy_event_for_a_group_not_in_pipeline_yaml_makes_no_message() -> None:
-    event = load_event("codedeploy_success", deploymentGroup="someone-elses-group")
-    assert to_message(parse_notification(event), pipeline_config(), MemoryLedger()) is None
+def test_a_codedeploy_state_change_is_not_an_event_notify_tells() -> None:
+    with pytest.raises(MalformedEvent) as rejected:
+        parse_notification(load_event("codedeploy_failure"))
+    assert rejected.value.field == "detail-type"
+
+
+def test_a_deployment_end_without_a_deployment_id_names_the_field() -> None:
+    event = load_event("deployment_failed")
+    del event["detail"]["deployment_id"]
+    with pytest.raises(MalformedEvent, match=r"detail\.deployment_id"):
+        parse_notification(event)
 
 
 def test_an_in_progress_build_is_not_a_build_notify_tells() -> None:
@@ -172,13 +220,6 @@ def test_a_detail_type_notify_does_not_tell_is_malformed() -> None:
     event = load_event("build_started")
     event["detail-type"] = "Image Registered"
     with pytest.raises(MalformedEvent, match="detail-type"):
-        parse_notification(event)
-
-
-def test_a_codedeploy_event_without_a_deployment_id_names_the_field() -> None:
-    event = load_event("codedeploy_success")
-    del event["detail"]["deploymentId"]
-    with pytest.raises(MalformedEvent, match=r"detail\.deploymentId is missing"):
         parse_notification(event)
 
 

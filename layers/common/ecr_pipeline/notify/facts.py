@@ -13,12 +13,14 @@ from types import MappingProxyType
 from typing import Any
 
 from ecr_pipeline.events.codebuild import BuildStateChange
-from ecr_pipeline.events.codedeploy import DeploymentStateChange
 from ecr_pipeline.events.pipeline import (
     BUILD_SKIPPED,
     BUILD_STARTED,
+    DEPLOYMENT_FAILED,
+    DEPLOYMENT_ROLLED_BACK,
     DEPLOYMENT_SKIPPED,
     DEPLOYMENT_STARTED,
+    DEPLOYMENT_SUCCEEDED,
     IMAGE_PROMOTED,
     PROMOTION_FAILED,
     SCAN_VERDICT,
@@ -58,6 +60,10 @@ PIPELINE_FACTS: Mapping[str, Callable[[Any], tuple[str, ...]]] = MappingProxyTyp
             record.place.environment,
             record.reason,
         ),
+        # One end per deployment: the detail-type (the fact's kind) tells which.
+        DEPLOYMENT_SUCCEEDED: lambda record: (record.deployment_id,),
+        DEPLOYMENT_FAILED: lambda record: (record.deployment_id,),
+        DEPLOYMENT_ROLLED_BACK: lambda record: (record.deployment_id,),
     }
 )
 
@@ -77,7 +83,3 @@ def pipeline_fact(detail_type: str, record: Any) -> str:
 
 def build_fact(change: BuildStateChange) -> str:
     return _joined("CodeBuild", (change.build_id, change.status))
-
-
-def deployment_fact(change: DeploymentStateChange) -> str:
-    return _joined("CodeDeploy", (change.deployment_id, change.state))

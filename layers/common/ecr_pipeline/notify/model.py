@@ -46,7 +46,7 @@ class Message(NamedTuple):
     region: str
     account: str
     event: str  # build | scan | promotion | deployment
-    status: str  # STARTED SKIPPED SUCCEEDED FAILED STOPPED SUPERSEDED PASSED BLOCKED PROMOTED
+    status: str  # STARTED SKIPPED SUCCEEDED FAILED STOPPED SUPERSEDED PASSED BLOCKED PROMOTED ROLLED_BACK
     headline: str  # "Build failed"
     severity: str  # INFO | WARNING | ERROR
     kinds: tuple[str, ...]  # the pipeline.yaml notify kinds this message belongs to

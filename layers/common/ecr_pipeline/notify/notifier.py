@@ -10,9 +10,8 @@ from collections.abc import Mapping
 from typing import Any, NamedTuple, Protocol
 
 from ecr_pipeline.config import PipelineConfig
-from ecr_pipeline.events import codebuild, codedeploy
+from ecr_pipeline.events import codebuild
 from ecr_pipeline.events.codebuild import BuildStateChange, parse_build_state_change
-from ecr_pipeline.events.codedeploy import DeploymentStateChange, parse_deployment_state_change
 from ecr_pipeline.events.envelope import Envelope, MalformedEvent, parse_envelope
 from ecr_pipeline.events.pipeline import CONTRACT, Record, parse_pipeline_event
 from ecr_pipeline.notify.delivery import (
@@ -24,22 +23,14 @@ from ecr_pipeline.notify.delivery import (
     deliver,
     run_directly,
 )
-from ecr_pipeline.notify.facts import build_fact, deployment_fact, pipeline_fact
+from ecr_pipeline.notify.facts import build_fact, pipeline_fact
 from ecr_pipeline.notify.model import Message
 from ecr_pipeline.notify.readers import read_build_source
 from ecr_pipeline.notify.render.chatbot import render_chatbot
 from ecr_pipeline.notify.render.slack import render_slack
 from ecr_pipeline.notify.render.text import email_subject, render_text
-from ecr_pipeline.notify.words import (
-    PIPELINE_EVENTS,
-    BuildFacts,
-    DeploymentFacts,
-    deployment_facts,
-    message_from_build,
-    message_from_deployment,
-    message_from_pipeline_event,
-)
-from ecr_pipeline.records import BuildRecord, EnvironmentState, PushRecord
+from ecr_pipeline.notify.words import PIPELINE_EVENTS, BuildFacts, message_from_build, message_from_pipeline_event
+from ecr_pipeline.records import BuildRecord, PushRecord
 
 # Where a repository is not in pipeline.yaml (or names no routes): everything to the topic.
 DEFAULT_ROUTES: dict[str, tuple[str, ...]] = {"sns": ("all",)}
@@ -53,18 +44,17 @@ class PipelineEvent(NamedTuple):
     record: Record
 
 
-Notification = PipelineEvent | BuildStateChange | DeploymentStateChange
+Notification = PipelineEvent | BuildStateChange
 
 
 def parse_notification(event: Any) -> Notification:
-    """The typed event: CodeBuild and CodeDeploy state changes, or one of the pipeline's own events,
-    read strictly by the event contract (events/pipeline.py), so a malformed one is rejected before
-    anything is sent, with the field at fault."""
+    """The typed event: a CodeBuild state change, or one of the pipeline's own events, read strictly
+    by the event contract (events/pipeline.py), so a malformed one is rejected before anything is
+    sent, with the field at fault. A deployment's end is deploy's to read: notify tells its
+    "Deployment Succeeded", "Failed" and "Rolled Back", never CodeDeploy's or ECS's own events."""
     envelope = parse_envelope(event)
     if envelope.source == codebuild.SOURCE:
         return parse_build_state_change(envelope)
-    if envelope.source == codedeploy.SOURCE:
-        return parse_deployment_state_change(envelope)
     if envelope.detail_type not in PIPELINE_EVENTS:
         raise MalformedEvent("detail-type", f"is not an event notify tells ({', '.join(PIPELINE_EVENTS)})")
     return PipelineEvent(envelope, parse_pipeline_event(event, CONTRACT[envelope.detail_type]).record)
@@ -74,8 +64,6 @@ def fact_of(notification: Notification) -> str:
     """What the event tells, whichever event id carried it: the key of its delivery (notify/facts.py)."""
     if isinstance(notification, BuildStateChange):
         return build_fact(notification)
-    if isinstance(notification, DeploymentStateChange):
-        return deployment_fact(notification)
     return pipeline_fact(notification.envelope.detail_type, notification.record)
 
 
@@ -83,8 +71,6 @@ class LedgerReader(Protocol):
     def get_build(self, build_id: str) -> BuildRecord | None: ...
 
     def pushes_of_commit(self, repository: str, commit: str) -> list[PushRecord]: ...
-
-    def get_environment(self, ecr_repository: str, environment: str) -> EnvironmentState | None: ...
 
 
 def build_facts(change: BuildStateChange, ledger: LedgerReader) -> BuildFacts:
@@ -100,29 +86,10 @@ def build_facts(change: BuildStateChange, ledger: LedgerReader) -> BuildFacts:
     return BuildFacts(record=record, push=push)
 
 
-def deployed_facts(change: DeploymentStateChange, facts: DeploymentFacts, ledger: LedgerReader) -> DeploymentFacts:
-    """Adds what the environment's ledger record says this deployment deployed, if it still names it."""
-    if facts.target is None:
-        return facts
-    deployed = ledger.get_environment(facts.ecr_repository, facts.target.environment)
-    if deployed is None or deployed.deployment_id != change.deployment_id:
-        return facts
-    pushes = ledger.pushes_of_commit(facts.repository, deployed.commit) if facts.repository else []
-    push = next((candidate for candidate in pushes if candidate.push_id == deployed.push_id), None)
-    return facts._replace(deployed=deployed, push=push or (pushes[0] if pushes else None))
-
-
-def to_message(
-    notification: Notification, config: PipelineConfig, ledger: LedgerReader, stage: str = ""
-) -> Message | None:
-    """The message for an event; None for a CodeDeploy group pipeline.yaml does not deploy to."""
+def to_message(notification: Notification, ledger: LedgerReader, stage: str = "") -> Message:
+    """The message for an event: a build's from the ledger's record of it, a pipeline event's from its detail."""
     if isinstance(notification, BuildStateChange):
         return message_from_build(notification, build_facts(notification, ledger), stage)
-    if isinstance(notification, DeploymentStateChange):
-        facts = deployment_facts(config, notification.application, notification.deployment_group)
-        if facts is None:
-            return None
-        return message_from_deployment(notification, deployed_facts(notification, facts, ledger), stage)
     return message_from_pipeline_event(notification.envelope, stage)
 
 
@@ -234,15 +201,10 @@ class Notifier:
         self.stage = stage
         self.keeper = keeper
 
-    def notify(self, notification: Notification) -> Delivery | None:
-        """Tell one event on the channels its repository routes it to.
-
-        None for a CodeDeploy group pipeline.yaml does not deploy to; a Delivery with no
-        results when the routes send this kind of event nowhere.
-        """
-        message = to_message(notification, self.config, self.ledger, self.stage)
-        if message is None:
-            return None
+    def notify(self, notification: Notification) -> Delivery:
+        """Tell one event on the channels its repository routes it to: a Delivery with no results
+        when the routes send this kind of event nowhere."""
+        message = to_message(notification, self.ledger, self.stage)
         chosen = channels_for(message, routes_for(message, self.config), set(self.channels))
         channels = [self.channels[name] for name in chosen]
         return deliver(message, channels, self.once, self.keeper, fact_of(notification))

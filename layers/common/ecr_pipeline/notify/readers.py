@@ -121,8 +121,13 @@ class PipelineDetail(NamedTuple):
     superseded_tags: tuple[str, ...]
     failed_tags: tuple[str, ...]
     tag: str  # Promotion Failed
-    application: str  # Deployment Started
+    strategy: str  # the deployment events: codedeploy (also when absent) or ecs
+    application: str  # strategy codedeploy
     deployment_group: str
+    cluster: str  # the ECS service, strategy ecs
+    service: str
+    serving_commit: str  # Deployment Failed and Rolled Back: what serves now, empty before the first deployment
+    serving_image_digest: str
 
 
 def read_pipeline_detail(detail: Mapping[str, Any]) -> PipelineDetail:
@@ -154,8 +159,13 @@ def read_pipeline_detail(detail: Mapping[str, Any]) -> PipelineDetail:
         superseded_tags=texts(detail, "superseded_tags"),
         failed_tags=texts(detail, "failed_tags"),
         tag=text(detail, "tag"),
+        strategy=text(detail, "strategy"),
         application=text(detail, "application"),
         deployment_group=text(detail, "deployment_group"),
+        cluster=text(detail, "cluster"),
+        service=text(detail, "service"),
+        serving_commit=text(detail, "serving_commit"),
+        serving_image_digest=text(detail, "serving_image_digest"),
     )
 
 

@@ -1,4 +1,5 @@
-"""AWS console links for a message: the commit, the build, the image, the repository, the deployment."""
+"""AWS console links for a message: the commit, the build, the image, the repository, the deployment
+(CodeDeploy's, or the ECS service's deployments)."""
 
 from __future__ import annotations
 
@@ -35,6 +36,14 @@ def ecr_repository_url(region: str, account: str, ecr_repository: str) -> str:
 
 def deployment_url(region: str, deployment_id: str) -> str:
     return f"{_console(region)}/codesuite/codedeploy/deployments/{quote(deployment_id)}?region={region}"
+
+
+def ecs_deployments_url(region: str, cluster: str, service: str) -> str:
+    """The ECS service's deployments page, which lists the deployment with its state and rollback."""
+    return (
+        f"{_console(region)}/ecs/v2/clusters/{quote(cluster, safe='')}"
+        f"/services/{quote(service, safe='')}/deployments?region={region}"
+    )
 
 
 # Links in messages go to the AWS console only: an event (a forged one included) cannot point a

@@ -9,23 +9,31 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import NamedTuple
 
-from ecr_pipeline.config import DeployTarget, PipelineConfig
 from ecr_pipeline.events.codebuild import BuildStateChange
-from ecr_pipeline.events.codedeploy import DeploymentStateChange
 from ecr_pipeline.events.envelope import Envelope, MalformedEvent
 from ecr_pipeline.events.pipeline import (
     BUILD_SKIPPED,
     BUILD_STARTED,
+    DEPLOYMENT_FAILED,
+    DEPLOYMENT_ROLLED_BACK,
     DEPLOYMENT_SKIPPED,
     DEPLOYMENT_STARTED,
+    DEPLOYMENT_SUCCEEDED,
     IMAGE_PROMOTED,
     PROMOTION_FAILED,
     SCAN_VERDICT,
 )
 from ecr_pipeline.notify.model import ERROR, INFO, WARNING, Link, Message
 from ecr_pipeline.notify.readers import PipelineDetail, read_build_source, read_pipeline_detail
-from ecr_pipeline.notify.urls import build_url, commit_url, deployment_url, ecr_repository_url, image_url
-from ecr_pipeline.records import BuildRecord, EnvironmentState, PushRecord
+from ecr_pipeline.notify.urls import (
+    build_url,
+    commit_url,
+    deployment_url,
+    ecr_repository_url,
+    ecs_deployments_url,
+    image_url,
+)
+from ecr_pipeline.records import BuildRecord, PushRecord
 from ecr_pipeline.text import first_line
 
 # The pipeline's own detail-types that notify tells.
@@ -37,6 +45,9 @@ PIPELINE_EVENTS = (
     PROMOTION_FAILED,
     DEPLOYMENT_STARTED,
     DEPLOYMENT_SKIPPED,
+    DEPLOYMENT_SUCCEEDED,
+    DEPLOYMENT_FAILED,
+    DEPLOYMENT_ROLLED_BACK,
 )
 
 
@@ -62,7 +73,7 @@ TELLINGS: Mapping[tuple[str, str], Telling] = {
     ("deployment", "SKIPPED"): Telling("Deployment skipped", WARNING, ("deployment", "skipped")),
     ("deployment", "SUCCEEDED"): Telling("Deployment succeeded", INFO, ("deployment",)),
     ("deployment", "FAILED"): Telling("Deployment failed", ERROR, ("deployment", "failures")),
-    ("deployment", "STOPPED"): Telling("Deployment stopped", WARNING, ("deployment", "failures")),
+    ("deployment", "ROLLED_BACK"): Telling("Deployment rolled back", ERROR, ("deployment", "failures")),
 }
 TIMED_OUT_HEADLINE = "Build timed out"  # a FAILED build that ran out of time
 
@@ -91,6 +102,9 @@ _PIPELINE_STATUS = {
     PROMOTION_FAILED: ("promotion", "FAILED"),
     DEPLOYMENT_STARTED: ("deployment", "STARTED"),
     DEPLOYMENT_SKIPPED: ("deployment", "SKIPPED"),
+    DEPLOYMENT_SUCCEEDED: ("deployment", "SUCCEEDED"),
+    DEPLOYMENT_FAILED: ("deployment", "FAILED"),
+    DEPLOYMENT_ROLLED_BACK: ("deployment", "ROLLED_BACK"),
 }
 
 
@@ -108,10 +122,28 @@ def _reason(read: PipelineDetail) -> str:
     return f"Reason: {read.reason}" if read.reason else ""
 
 
-def _deployment_facts(application: str, group: str) -> tuple[tuple[str, str], ...]:
-    if application and group:
-        return (("CodeDeploy", f"{application} / {group}"),)
-    return ()
+def _is_ecs(read: PipelineDetail) -> bool:
+    """Strategy ecs deploys with ECS itself; anything else (the default) through CodeDeploy."""
+    return read.strategy == "ecs"
+
+
+def _target_facts(read: PipelineDetail) -> tuple[tuple[str, str], ...]:
+    """What the deployment went to: the ECS service (strategy ecs) or the CodeDeploy group."""
+    if _is_ecs(read):
+        names = ("ECS service", read.cluster, read.service)
+    else:
+        names = ("CodeDeploy", read.application, read.deployment_group)
+    label, parent, name = names
+    return ((label, f"{parent} / {name}"),) if parent and name else ()
+
+
+SERVING_COMMIT = 12
+BEFORE_THE_FIRST_DEPLOYMENT = "what ran before the pipeline's first deployment"
+
+
+def _serving_now(read: PipelineDetail) -> tuple[str, str]:
+    """What serves the environment after a failed deployment: the last one that succeeded, if any."""
+    return "Serving now", read.serving_commit[:SERVING_COMMIT] or BEFORE_THE_FIRST_DEPLOYMENT
 
 
 def _present(*facts: tuple[str, str]) -> tuple[tuple[str, str], ...]:
@@ -136,8 +168,10 @@ def _note_and_facts(detail_type: str, read: PipelineDetail) -> tuple[str, tuple[
         )
     if detail_type == PROMOTION_FAILED:
         return _reason(read), _present(("Tag", read.tag))
-    if detail_type == DEPLOYMENT_STARTED:
-        return "", _deployment_facts(read.application, read.deployment_group)
+    if detail_type in (DEPLOYMENT_STARTED, DEPLOYMENT_SUCCEEDED):
+        return "", _target_facts(read)
+    if detail_type in (DEPLOYMENT_FAILED, DEPLOYMENT_ROLLED_BACK):
+        return _reason(read), (*_target_facts(read), _serving_now(read))
     return _reason(read), ()  # Deployment Skipped
 
 
@@ -155,10 +189,16 @@ def message_from_pipeline_event(envelope: Envelope, stage: str = "") -> Message:
         links.append(Link("CodeBuild build", build_url(region, account, read.build_id)))
     if read.ecr_repository and read.image_digest:
         links.append(Link("ECR image", image_url(region, account, read.ecr_repository, read.image_digest)))
-    if read.deployment_id:
+    if read.deployment_id and _is_ecs(read):
+        if read.cluster and read.service:
+            links.append(Link("ECS deployment", ecs_deployments_url(region, read.cluster, read.service)))
+    elif read.deployment_id:
         links.append(Link("CodeDeploy deployment", deployment_url(region, read.deployment_id)))
     if read.repository and read.commit:
         links.append(Link("Commit", commit_url(region, read.repository, read.commit)))
+    if read.ecr_repository and read.serving_image_digest:
+        serving = image_url(region, account, read.ecr_repository, read.serving_image_digest)
+        links.append(Link("Image serving now", serving))
 
     return Message(
         event_id=envelope.event_id,
@@ -259,73 +299,5 @@ def message_from_build(change: BuildStateChange, facts: BuildFacts, stage: str =
         ecr_repository=source.ecr_repository,
         note=note,
         facts=(("Build", change.build_id),),
-        links=tuple(links),
-    )
-
-
-# --- CodeDeploy -------------------------------------------------------------------------
-
-
-class DeploymentFacts(NamedTuple):
-    """What pipeline.yaml says about a CodeDeploy deployment group, and what the ledger says was deployed.
-
-    `deployed` is the environment's record when it still names this deployment, and `push` the push
-    of its commit; both are None when the ledger has moved on to a newer candidate.
-    """
-
-    repository: str = ""
-    ecr_repository: str = ""
-    target: DeployTarget | None = None
-    deployed: EnvironmentState | None = None
-    push: PushRecord | None = None
-
-
-def deployment_facts(config: PipelineConfig, application: str, deployment_group: str) -> DeploymentFacts | None:
-    """The configured deploy target behind a CodeDeploy application and group, or None if none is."""
-    for repository in config.repositories.values():
-        for image in repository.images:
-            for target in image.deploy:
-                if target.codedeploy_application == application and target.deployment_group == deployment_group:
-                    return DeploymentFacts(repository.name, image.ecr_repository, target)
-    return None
-
-
-_DEPLOYMENT_STATUS = {"SUCCESS": "SUCCEEDED", "FAILURE": "FAILED", "STOP": "STOPPED"}
-
-
-def message_from_deployment(change: DeploymentStateChange, facts: DeploymentFacts, stage: str = "") -> Message:
-    status = _DEPLOYMENT_STATUS[change.state]
-    telling = TELLINGS[("deployment", status)]
-    target = facts.target
-    deployed = facts.deployed
-    links = [Link("CodeDeploy deployment", deployment_url(change.region, change.deployment_id))]
-    if deployed:
-        links.append(
-            Link("ECR image", image_url(change.region, change.account, deployed.ecr_repository, deployed.image_digest))
-        )
-        if facts.repository:
-            links.append(Link("Commit", commit_url(change.region, facts.repository, deployed.commit)))
-    return Message(
-        event_id=change.event_id,
-        time=change.time,
-        region=change.region,
-        account=change.account,
-        stage=stage,
-        event="deployment",
-        status=status,
-        headline=telling.headline,
-        severity=telling.severity,
-        kinds=telling.kinds,
-        repository=facts.repository,
-        ref_type=deployed.ref_type if deployed else "",
-        ref=deployed.ref_name if deployed else "",
-        commit=deployed.commit if deployed else "",
-        author=facts.push.author if facts.push else "",
-        commit_message=first_line(facts.push.message) if facts.push else "",
-        ecr_repository=facts.ecr_repository,
-        image_digest=deployed.image_digest if deployed else "",
-        environment=target.environment if target else "",
-        deployment_id=change.deployment_id,
-        facts=_deployment_facts(change.application, change.deployment_group),
         links=tuple(links),
     )

@@ -33,6 +33,7 @@ EMOJI = {
     "FAILED": "❌",
     "BLOCKED": "⛔",
     "STOPPED": "🛑",
+    "ROLLED_BACK": "⏪",
     "SUPERSEDED": "⏩",
     "SKIPPED": "⏭️",
     "STARTED": "▶️",

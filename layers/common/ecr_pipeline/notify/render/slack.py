@@ -37,6 +37,7 @@ EMOJI = {
     "FAILED": ":x:",
     "BLOCKED": ":no_entry:",
     "STOPPED": ":octagonal_sign:",
+    "ROLLED_BACK": ":rewind:",
     "SUPERSEDED": ":fast_forward:",
     "SKIPPED": ":heavy_minus_sign:",
 }
