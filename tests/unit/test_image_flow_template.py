@@ -101,12 +101,18 @@ def test_deploy_permissions_name_exactly_the_deploy_targets_of_pipeline_yaml(con
     targets = load_config(CONFIGS[config]).deploy_targets()
     arn = "arn:aws:{}:us-east-1:123456789012:{}"
     services = {arn.format("ecs", f"service/{t.cluster}/{t.service}") for t in targets}
+    codedeploy = [t for t in targets if t.strategy == "codedeploy"]
+    ecs = {arn.format("ecs", f"service/{t.cluster}/{t.service}") for t in targets if t.strategy == "ecs"}
     groups = {
-        arn.format("codedeploy", f"deploymentgroup:{t.codedeploy_application}/{t.deployment_group}") for t in targets
+        arn.format("codedeploy", f"deploymentgroup:{t.codedeploy_application}/{t.deployment_group}")
+        for t in codedeploy
     }
-    applications = {arn.format("codedeploy", f"application:{t.codedeploy_application}") for t in targets}
+    applications = {arn.format("codedeploy", f"application:{t.codedeploy_application}") for t in codedeploy}
     roles = {f"arn:aws:iam::123456789012:role/{name}" for t in targets for name in (t.task_role, t.execution_role)}
+    if ecs:
+        roles.add("arn:aws:iam::123456789012:role/ecr-pipeline-dev-TrafficGateInvokeRole")
     assert resources_for(deploy, "ecs:DescribeServices") == services
+    assert resources_for(deploy, "ecs:UpdateService") == resources_for(deploy, "ecs:ListServiceDeployments") == ecs
     for action in ("CreateDeployment", "ListDeployments", "GetDeployment", "BatchGetDeployments"):
         assert resources_for(deploy, f"codedeploy:{action}") == groups
     assert resources_for(deploy, "codedeploy:RegisterApplicationRevision") == applications

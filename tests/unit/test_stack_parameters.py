@@ -17,8 +17,10 @@ def test_each_list_names_every_configured_thing_once() -> None:
     assert parameters["SourceRepositories"].split(",") == ["demo-app", "orders"]
     assert parameters["ImageRepositories"].split(",") == ["demo-app", "orders-api", "orders-worker"]
     targets = parameters["DeployTargets"].split(",")
-    assert len(targets) == 3
+    assert len(targets) == 2
     assert "orders/orders-api-staging/orders/orders-api-staging/orders-api-task/orders-task-execution" in targets
+    # The worker deploys with strategy ecs: its own list, without CodeDeploy names.
+    assert parameters["EcsDeployTargets"] == "orders/orders-worker-staging/orders-worker-task/orders-task-execution"
 
 
 def test_a_configuration_without_deploy_targets_says_none() -> None:
