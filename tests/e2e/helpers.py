@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 from collections import Counter
+from pathlib import Path
 from typing import Any
+
+import yaml
 
 
 def step(report: dict[str, Any], number: int) -> dict[str, Any]:
@@ -50,3 +53,17 @@ def end_state(report: dict[str, Any]) -> dict[str, Any]:
         "sns": sorted(str(message["subject"]) for message in state["sns_messages"]),
         "slack": sorted(str(message["header"] or message["text"]) for message in state["slack_messages"]),
     }
+
+
+def ecs_variant(config: Path, directory: Path, traffic: str = "canary") -> Path:
+    """A copy of a pipeline.yaml whose deploy targets use strategy ecs (ECS's own blue/green)."""
+    document = yaml.safe_load(config.read_text(encoding="utf-8"))
+    for repository in document["repositories"].values():
+        for image in repository["images"].values():
+            for target in image.get("deploy") or []:
+                for name in ("codedeploy_application", "deployment_group"):
+                    target.pop(name, None)
+                target.update(strategy="ecs", traffic=traffic)
+    path = directory / f"ecs.{config.name}"
+    path.write_text(yaml.safe_dump(document, sort_keys=False), encoding="utf-8")
+    return path

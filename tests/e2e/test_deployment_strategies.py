@@ -9,10 +9,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import yaml
 
 from tests.e2e.conftest import DEMO_SCENARIO, run
-from tests.e2e.helpers import deliveries, events, step
+from tests.e2e.helpers import deliveries, ecs_variant, events, step
 
 pytestmark = pytest.mark.e2e
 
@@ -43,14 +42,8 @@ steps:
 @pytest.fixture(scope="module")
 def configs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     """The demo's pipeline.yaml, and the same with its deploy target of strategy ecs (canary traffic)."""
-    document = yaml.safe_load((ROOT / "pipeline.yaml").read_text(encoding="utf-8"))
-    (target,) = document["repositories"]["demo-app"]["images"]["demo-app"]["deploy"]
-    for name in ("codedeploy_application", "deployment_group"):
-        target.pop(name)
-    target.update(strategy="ecs", traffic="canary")
-    path = tmp_path_factory.mktemp("strategies") / "ecs.pipeline.yaml"
-    path.write_text(yaml.safe_dump(document, sort_keys=False), encoding="utf-8")
-    return {"codedeploy": ROOT / "pipeline.yaml", "ecs": path}
+    shipped = ROOT / "pipeline.yaml"
+    return {"codedeploy": shipped, "ecs": ecs_variant(shipped, tmp_path_factory.mktemp("strategies"))}
 
 
 def scenario_file(tmp_path_factory: pytest.TempPathFactory, name: str, text: str) -> Path:

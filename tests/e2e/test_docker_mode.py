@@ -19,7 +19,7 @@ from emulator.core import Emulator, Options
 from emulator.ecr_registry import ECR_HOST
 from emulator.output import Printer
 from tests.e2e.conftest import REPO_ROOT
-from tests.e2e.helpers import step
+from tests.e2e.helpers import ecs_variant, step
 from tests.engine import needs_engine
 
 pytestmark = [pytest.mark.e2e, needs_engine]
@@ -35,7 +35,7 @@ PUSH_STEPS = (
 )
 
 
-def _run(scenario: Path, tmp: Path) -> tuple[dict[str, Any], dict[str, Any]]:
+def _run(scenario: Path, tmp: Path, **options: Any) -> tuple[dict[str, Any], dict[str, Any]]:
     """The report, and what was looked at while the emulator still ran."""
     seen: dict[str, Any] = {}
 
@@ -59,8 +59,8 @@ def _run(scenario: Path, tmp: Path) -> tuple[dict[str, Any], dict[str, Any]]:
         seen["pulls"] = pulls
         seen["refused_hosts"] = list(emulator.docker.front.refused_hosts) if emulator.docker.front else []
 
-    options = Options(printer=Printer(enabled=False), builds="docker", work_dir=tmp)
-    report = run_scenario(scenario, options, while_running=look)
+    run_options = Options(printer=Printer(enabled=False), builds="docker", work_dir=tmp / "work", **options)
+    report = run_scenario(scenario, run_options, while_running=look)
     return report, seen
 
 
@@ -72,6 +72,13 @@ def demo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[dict[str, A
 @pytest.fixture(scope="module")
 def failures(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[dict[str, Any], dict[str, Any]]]:
     yield _run(FAILURES, tmp_path_factory.mktemp("docker-failures"))
+
+
+@pytest.fixture(scope="module")
+def ecs_failures(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[dict[str, Any], dict[str, Any]]]:
+    """The same failures with the deploy target of strategy ecs: ECS's own blue/green runs the task."""
+    directory = tmp_path_factory.mktemp("docker-ecs-failures")
+    yield _run(FAILURES, directory, config=ecs_variant(REPO_ROOT / "pipeline.yaml", directory))
 
 
 def _cached(instruction: str, log: str) -> bool | None:
@@ -180,20 +187,25 @@ def test_a_failing_run_fails_the_build_with_the_command_in_log_and_slack(
     assert "docker build" in str(slack[0]["payload"])
 
 
-def test_a_failing_health_check_leaves_the_previous_version_serving(
-    failures: tuple[dict[str, Any], dict[str, Any]],
+@pytest.mark.parametrize("strategy", ["codedeploy", "ecs"])
+def test_a_failing_health_check_rolls_back_leaves_the_previous_version_serving_and_is_told(
+    strategy: str, request: pytest.FixtureRequest
 ) -> None:
-    report, _ = failures
+    report, _ = request.getfixturevalue("failures" if strategy == "codedeploy" else "ecs_failures")
     dev = next(item for item in report["final_state"]["environments"] if item["environment"] == "dev")
     first_commit = step(report, 1)["commit"]
 
-    assert [deployment["status"] for deployment in dev["deployments"]] == ["Succeeded", "Failed"]
+    assert dev["strategy"] == strategy
+    assert [deployment["outcome"] for deployment in dev["deployments"]] == ["Succeeded", "Failed"]
     assert dev["commit"] == first_commit
     assert dev["serving"]["commit"] == first_commit
     assert first_commit in dev["serving"]["answer"]
+    assert dev["ledger"]["serving"]["commit"] == first_commit
     told = [
         message
         for message in report["final_state"]["slack_messages"]
-        if message["accepted"] and "Deployment failed" in str(message["header"] or message["text"])
+        if message["accepted"] and "Deployment rolled back" in str(message["header"] or message["text"])
     ]
     assert len(told) == 1
+    assert "health check" in str(told[0])
+    assert report["permission_gaps"] == []

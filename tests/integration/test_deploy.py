@@ -537,3 +537,42 @@ def test_a_failure_in_one_environment_sends_nothing_and_the_retry_announces_each
     started = {detail["environment"]: detail["deployment_id"] for detail in deploy.details("Deployment Started")}
     assert started == {"dev": "d-DEV", "staging": "d-STAGING"}
     assert len(deploy.published) == 2
+
+
+def ended(deployment_id: str, status: str, **info: Any) -> None:
+    """Moves moto's deployment to its end, as CodeDeploy would (moto keeps it Created forever)."""
+    from moto.codedeploy.models import codedeploy_backends
+
+    deployment = codedeploy_backends["123456789012"]["us-east-1"].deployments[deployment_id]
+    deployment.status = status
+
+
+def state_change(deployment_id: str, state: str, event_id: str) -> dict[str, Any]:
+    event = load_event("codedeploy_success", deploymentId=deployment_id, state=state)
+    event["id"] = event_id
+    return event
+
+
+def test_a_deployments_end_is_read_back_recorded_and_told_once_whatever_delivers_it(
+    aws: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    deploy = load_function("deploy", monkeypatch)
+    (started,) = deploy.invoke(promoted())["environments"]
+    deployment_id = started["deployment_id"]
+
+    # An event that comes before the end (or is about another deployment) changes nothing.
+    early = deploy.invoke(state_change(deployment_id, "SUCCESS", "early"))
+    ended(deployment_id, "Succeeded")
+    first = deploy.invoke(state_change(deployment_id, "SUCCESS", "first"))
+    again = deploy.invoke(state_change(deployment_id, "SUCCESS", "another-delivery"))
+
+    assert early["status"] == "ignored" and "not ended" in early["reason"]
+    assert first["status"] == "ended"
+    assert again["status"] == "ignored"
+    (told,) = deploy.details("Deployment Succeeded")
+    assert told["deployment_id"] == deployment_id and told["image"].endswith(f"@{DIGEST}")
+    ledger = Ledger("ledger")
+    serving = ledger.get_serving("demo-app", "dev")
+    assert serving is not None and serving.image_digest == DIGEST
+    environment = ledger.get_environment("demo-app", "dev")
+    assert environment is not None and environment.outcome == "SUCCEEDED"

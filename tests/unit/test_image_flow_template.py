@@ -104,8 +104,7 @@ def test_deploy_permissions_name_exactly_the_deploy_targets_of_pipeline_yaml(con
     codedeploy = [t for t in targets if t.strategy == "codedeploy"]
     ecs = {arn.format("ecs", f"service/{t.cluster}/{t.service}") for t in targets if t.strategy == "ecs"}
     groups = {
-        arn.format("codedeploy", f"deploymentgroup:{t.codedeploy_application}/{t.deployment_group}")
-        for t in codedeploy
+        arn.format("codedeploy", f"deploymentgroup:{t.codedeploy_application}/{t.deployment_group}") for t in codedeploy
     }
     applications = {arn.format("codedeploy", f"application:{t.codedeploy_application}") for t in codedeploy}
     roles = {f"arn:aws:iam::123456789012:role/{name}" for t in targets for name in (t.task_role, t.execution_role)}

@@ -219,32 +219,33 @@ class Ledger(BranchLedger):
     def update_environment(self, candidate: EnvironmentState, **values: str) -> bool:
         """Set fields (task_definition_arn, deployment_id) on the environment item if it still
         holds this candidate; False when a newer candidate took it meanwhile."""
-        return self._write(
-            "update_item",
-            SAME_PUSH,
-            candidate,
-            Key=to_item(_environment_key(candidate.ecr_repository, candidate.environment)),
-            UpdateExpression="SET " + ", ".join(f"#{key} = :{key}" for key in values),
-            ExpressionAttributeNames={f"#{key}": key for key in values},
-            values={f":{key}": {"S": value} for key, value in values.items()},
-        )[0]
+        return self._set_environment(candidate, SAME_PUSH, {}, values)
 
-    def end_deployment(self, candidate: EnvironmentState, outcome: str, reason: str) -> bool:
-        """Record the end of the candidate's deployment, once: False when it was recorded already,
-        or a newer candidate holds the environment."""
-        values = {"outcome": outcome, "outcome_reason": reason}
+    def _set_environment(
+        self, candidate: EnvironmentState, condition: str, condition_values: dict[str, str], values: dict[str, str]
+    ) -> bool:
         return self._write(
             "update_item",
-            DEPLOYMENT_END,
+            condition,
             candidate,
             Key=to_item(_environment_key(candidate.ecr_repository, candidate.environment)),
             UpdateExpression="SET " + ", ".join(f"#{key} = :{key}" for key in values),
             ExpressionAttributeNames={f"#{key}": key for key in values},
             values={
-                ":deployment_id": {"S": candidate.deployment_id or ""},
+                **{key: {"S": value} for key, value in condition_values.items()},
                 **{f":{key}": {"S": value} for key, value in values.items()},
             },
         )[0]
+
+    def end_deployment(self, candidate: EnvironmentState, outcome: str, reason: str) -> bool:
+        """Record the end of the candidate's deployment, once: False when it was recorded already,
+        or a newer candidate holds the environment."""
+        return self._set_environment(
+            candidate,
+            DEPLOYMENT_END,
+            {":deployment_id": candidate.deployment_id or ""},
+            {"outcome": outcome, "outcome_reason": reason},
+        )
 
     def record_serving(self, deployed: EnvironmentState) -> bool:
         """The environment serves `deployed` now, unless it already serves a newer push."""
