@@ -352,7 +352,8 @@ class Emulator:
                     result = self.findings_at_shift.pop(commit)
                     self.ecr_events.store_findings(repository, digest, tags, result)
                     self.printer.action(
-                        f"by the traffic shift, the scan of {commit[:8]} finds {len(result.findings)} findings"
+                        f"by the traffic shift, the scan of {repository}@{digest[:19]} finds"
+                        f" {len(result.findings)} findings"
                     )
 
     @property
