@@ -72,9 +72,13 @@ def _target(raw: Any, path: str) -> DeployTarget:
                 f"{path}.traffic", "is for strategy ecs: a CodeDeploy group's deployment configuration sets its traffic"
             )
         traffic = ""
-    names = fields.DEPLOY_FIELDS - {"container_port", "strategy", "traffic"}
-    if strategy == "ecs":
-        names -= set(CODEDEPLOY_FIELDS)
+    # In the order of DeployTarget's fields, so that the first missing field is the one an error names.
+    names = [
+        name
+        for name in DeployTarget._fields
+        if name in fields.DEPLOY_FIELDS - {"container_port", "strategy", "traffic"}
+        and not (strategy == "ecs" and name in CODEDEPLOY_FIELDS)
+    ]
     strings = {name: fields.string(item.get(name), f"{path}.{name}") for name in names}
     fields.deploy_names(strings, path)
     return DeployTarget(
