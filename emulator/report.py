@@ -33,24 +33,41 @@ def _commit_tag(tags: list[str]) -> str | None:
 
 
 def images_state(emulator: Emulator) -> dict[str, list[dict[str, Any]]]:
+    """Each repository's images in push order (the first push of their commit the ledger recorded, then
+    ECR's push time), with their tags, their scan and the verdict the ledger holds."""
     assert emulator.ecr_events is not None
     scans = {(scan["repository"], scan["digest"]): scan for scan in emulator.ecr_events.scans}
+    ledger = _ledger(emulator)
     state: dict[str, list[dict[str, Any]]] = {}
     for repository in sorted(emulator.ecr_events.scanning):
-        entries = []
+        image_config = emulator.config.image(repository)
+        entries: list[tuple[tuple[str, str, str], dict[str, Any]]] = []
         for image in _all_images(emulator, repository):
             tags = sorted(image.get("imageTags", []))
             scan = scans.get((repository, image["imageDigest"]))
-            entries.append(
-                {
-                    "digest": image["imageDigest"],
-                    "commit": _commit_tag(tags),
-                    "tags": tags,
-                    "scan": None if scan is None else {"status": scan["status"], "counts": scan["counts"]},
-                }
+            commit = _commit_tag(tags)
+            recorded = ledger.get_image(repository, image["imageDigest"])
+            pushes = (
+                ledger.pushes_of_commit(image_config.codecommit_repository, commit) if commit and image_config else []
             )
-        state[repository] = sorted(entries, key=lambda item: (item["commit"] or "", item["digest"]))
+            pushed = min((push.push_time for push in pushes), default=None)
+            entry = {
+                "digest": image["imageDigest"],
+                "commit": commit,
+                "tags": tags,
+                "scan": None if scan is None else {"status": scan["status"], "counts": scan["counts"]},
+                "verdict": recorded.verdict if recorded else None,
+                "pushed": pushed,
+            }
+            entries.append(((pushed or "~", str(image.get("imagePushedAt", "")), image["imageDigest"]), entry))
+        state[repository] = [entry for _key, entry in sorted(entries, key=lambda pair: pair[0])]
     return state
+
+
+def _ledger(emulator: Emulator) -> Ledger:
+    assert emulator.template is not None
+    table = emulator.template.resolver.names.name("LedgerTable", emulator.template.resolver)
+    return Ledger(table, emulator.aws("dynamodb", direct=True))
 
 
 def builds_state(emulator: Emulator) -> list[dict[str, Any]]:
@@ -183,9 +200,7 @@ def _deployments(emulator: Emulator, target: DeployTarget) -> tuple[list[dict[st
 def _ledger_environment(emulator: Emulator, ecr_repository: str, environment: str) -> dict[str, Any]:
     """What the ledger says of the environment: its newest candidate (and how its deployment ended) and
     what it serves (the candidate of its last successful deployment)."""
-    assert emulator.template is not None
-    table = emulator.template.resolver.names.name("LedgerTable", emulator.template.resolver)
-    ledger = Ledger(table, emulator.aws("dynamodb", direct=True))
+    ledger = _ledger(emulator)
     candidate = ledger.get_environment(ecr_repository, environment)
     serving = ledger.get_serving(ecr_repository, environment)
     return {
@@ -332,26 +347,35 @@ def build_report(emulator: Emulator, scenario: str, wall_seconds: float) -> dict
     }
 
 
+def _scan_words(scan: dict[str, Any] | None) -> str:
+    """A scan as the summary says it: its findings, or that it failed (a failed scan has no findings to count)."""
+    if scan is None:
+        return "none"
+    if scan["status"] != "COMPLETE":
+        return f"{scan['status']} (no result: the image could not be scanned)"
+    counts = ", ".join(f"{key} {value}" for key, value in (scan.get("counts") or {}).items())
+    return f"COMPLETE ({counts or 'clean'})"
+
+
 def print_summary(emulator: Emulator, report: dict[str, Any], report_path: str | None) -> None:
     printer = emulator.printer
     state = report["final_state"]
     printer.line()
     printer.line("=" * 72)
     printer.line(f"Summary of {report['scenario']}")
-    printer.line("Images")
+    printer.line("Images (in push order)")
     built_from = {
         build["commit"]: build["source_branch"] for build in state["builds"] if build["status"] == "SUCCEEDED"
     }
     for repository, images in state["images"].items():
         for image in images:
-            scan = image["scan"] or {}
-            counts = ", ".join(f"{key} {value}" for key, value in (scan.get("counts") or {}).items()) or "clean"
             others = [tag for tag in image["tags"] if commit_of_build_tag(tag) is None]
             source = built_from.get(image["commit"], "?")
             printer.line(
                 f"  {repository}:{(image['commit'] or image['digest'])[:12]} (built from {source})"
+                f"  {image['verdict'] or 'no verdict'}"
                 f"  tags: {', '.join(others) or '(build tag only)'}"
-                f"  scan: {scan.get('status', 'none')} ({counts})"
+                f"  scan: {_scan_words(image['scan'])}"
             )
     printer.line("Builds")
     statuses = Counter(build["status"] for build in state["builds"])

@@ -62,6 +62,18 @@ def test_scan_reports_the_findings_the_scenario_chose(run_demo: RunScenario) -> 
     assert clean is not None and clean["scan"] == {"status": "COMPLETE", "counts": {}}
 
 
+def test_images_are_listed_in_push_order_with_the_ledgers_verdict(run_demo: RunScenario) -> None:
+    report = run_demo()
+
+    listed = [(image["commit"], image["verdict"]) for image in report["final_state"]["images"]["ecr-pipeline/demo-app"]]
+
+    assert listed == [
+        (step(report, 1)["commit"], "PASSED"),
+        (step(report, 2)["commit"], "PASSED"),
+        (step(report, 5)["commit"], "BLOCKED"),
+    ]
+
+
 def test_build_events_carry_the_environment_overrides(run_demo: RunScenario) -> None:
     report = run_demo()
     commit = step(report, 1)["commit"]

@@ -172,3 +172,12 @@ def test_run_parameters_reach_every_function_environment() -> None:
 def test_a_run_parameter_the_template_does_not_take_is_refused_by_name(values: dict[str, str], message: str) -> None:
     with pytest.raises(TemplateError, match=message):
         check_parameter_overrides(DEFAULT_TEMPLATE, values)
+
+
+def test_the_summary_says_a_failed_scan_failed_instead_of_calling_it_clean() -> None:
+    from emulator.report import _scan_words
+
+    assert _scan_words({"status": "FAILED", "counts": {}}) == "FAILED (no result: the image could not be scanned)"
+    assert _scan_words({"status": "COMPLETE", "counts": {}}) == "COMPLETE (clean)"
+    assert _scan_words({"status": "COMPLETE", "counts": {"HIGH": 1}}) == "COMPLETE (HIGH 1)"
+    assert _scan_words(None) == "none"
