@@ -203,9 +203,11 @@ def _ledger_environment(emulator: Emulator, ecr_repository: str, environment: st
     ledger = _ledger(emulator)
     candidate = ledger.get_environment(ecr_repository, environment)
     serving = ledger.get_serving(ecr_repository, environment)
+    history = sorted(ledger.deployment_history(ecr_repository, environment), key=lambda record: str(record.ended_at))
     return {
         "candidate": candidate._asdict() if candidate else None,
         "serving": serving._asdict() if serving else None,
+        "history": [record._asdict() for record in history],
     }
 
 

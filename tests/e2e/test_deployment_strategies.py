@@ -5,11 +5,14 @@ verdict turns BLOCKED between its promotion and its traffic shift, stopped by th
 
 from __future__ import annotations
 
+import datetime as dt
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from ecr_pipeline.delivery_metrics import environment_metrics
+from ecr_pipeline.records import DeploymentRecord
 from tests.e2e.conftest import DEMO_SCENARIO, run
 from tests.e2e.helpers import deliveries, ecs_variant, events, step
 
@@ -132,6 +135,20 @@ def test_an_alarm_rolls_the_deployment_back_and_one_message_says_which_and_what_
     assert ledger["candidate"]["commit"] == second
     assert ledger["candidate"]["outcome"] == "ROLLED_BACK"
     assert ALARM in ledger["candidate"]["outcome_reason"]
+
+
+@pytest.mark.parametrize("strategy", STRATEGIES)
+def test_the_ledgers_deployment_history_gives_the_delivery_metrics(rolled_back: dict, strategy: str) -> None:
+    report = rolled_back[strategy]
+    history = [DeploymentRecord(**record) for record in dev(report)["ledger"]["history"]]
+    first, second = step(report, 2)["commit"], step(report, 4)["commit"]
+
+    assert [(record.commit, record.outcome) for record in history] == [(first, "SUCCEEDED"), (second, "ROLLED_BACK")]
+    since, until = dt.datetime(2000, 1, 1, tzinfo=dt.UTC), dt.datetime.now(dt.UTC) + dt.timedelta(minutes=1)
+    metrics = environment_metrics("dev", history, since, until)
+    assert (metrics.ended, metrics.succeeded, metrics.failed, metrics.change_failure_rate) == (2, 1, 1, 0.5)
+    assert metrics.lead_time_median_seconds is not None and metrics.lead_time_median_seconds >= 0
+    assert metrics.time_to_restore_median_seconds is None  # nothing succeeded after the rollback
 
 
 @pytest.fixture(scope="module")

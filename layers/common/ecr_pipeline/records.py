@@ -155,6 +155,19 @@ class ImageRecord(NamedTuple):
     scanning: str | None = None
 
 
+class DeploymentRecord(NamedTuple):
+    """One deployment the pipeline started and how it ended: the history delivery metrics are read from."""
+
+    ecr_repository: str
+    environment: str
+    deployment_id: str
+    commit: str
+    push_time: str
+    started_at: str
+    ended_at: str | None = None
+    outcome: str | None = None  # SUCCEEDED, FAILED or ROLLED_BACK once it ended
+
+
 class EnvironmentState(NamedTuple):
     """A deploy candidate for an environment, as claimed in the ledger."""
 

@@ -17,6 +17,8 @@ Item kinds (keys are natural keys, so a retried write lands on the same item):
   once created, its deployment id (CodeDeploy's, or ECS's service deployment ARN); no deployment
   id means still pending; once it ended, its outcome. SERVING: what the environment serves, the
   candidate of its newest successful deployment.
+- deployment history: pk HISTORY#<ecr repo>#<environment>    sk DEPLOY#<deployment id>
+  each deployment of the pipeline's that ended: its push time, commit, when it started and ended, how.
 
 Every "newer than" is a conditional write on (push_time, push_id), so late and duplicate
 events can never move a record back to an older push: the conditions and the rule they
@@ -36,6 +38,7 @@ from ecr_pipeline.records import (
     NEWER_PUSH,
     SAME_PUSH,
     BuildRecord,
+    DeploymentRecord,
     EnvironmentState,
     ImageRecord,
     PushRecord,
@@ -89,6 +92,10 @@ def _image_record(ecr_repository: str, image_digest: str, values: dict[str, Any]
         verdict_reasons=tuple(values.get("verdict_reasons", [])),
         scanning=values.get("scanning"),
     )
+
+
+def _history_key(ecr_repository: str, environment: str, deployment_id: str = "") -> dict[str, str]:
+    return {"pk": f"HISTORY#{ecr_repository}#{environment}", "sk": f"DEPLOY#{deployment_id}"}
 
 
 def _tag_key(ecr_repository: str, tag: str) -> dict[str, str]:
@@ -256,3 +263,29 @@ class Ledger(BranchLedger):
     def get_serving(self, ecr_repository: str, environment: str) -> EnvironmentState | None:
         values = self._get(_environment_key(ecr_repository, environment, "SERVING"))
         return _environment_state(values) if values else None
+
+    # --- deployment history (delivery metrics) -----------------------------------------------
+
+    def record_deployment(self, record: DeploymentRecord) -> None:
+        """An ended deployment, for the environment's history (written again by a retry, the same)."""
+        self._upsert(
+            _history_key(record.ecr_repository, record.environment, record.deployment_id),
+            {"kind": "deployment", **record._asdict()},
+        )
+
+    def deployment_history(self, ecr_repository: str, environment: str) -> list[DeploymentRecord]:
+        items = self._query(_history_key(ecr_repository, environment)["pk"])
+        return [
+            DeploymentRecord(
+                ecr_repository=str(item["ecr_repository"]),
+                environment=str(item["environment"]),
+                deployment_id=str(item["deployment_id"]),
+                commit=str(item["commit"]),
+                push_time=str(item["push_time"]),
+                started_at=str(item["started_at"]),
+                ended_at=item.get("ended_at"),
+                outcome=item.get("outcome"),
+            )
+            for item in items
+            if item.get("kind") == "deployment" and item.get("started_at")
+        ]

@@ -3,6 +3,7 @@ revision, the AppSpec, the retry backoff, and the typed form of deploy's events.
 
 from __future__ import annotations
 
+import datetime as dt
 import fnmatch
 import json
 from typing import Any, NamedTuple
@@ -225,6 +226,11 @@ def appspec(task_definition_arn: str, container_name: str, container_port: int, 
 def deployment_marker(candidate: EnvironmentState) -> str:
     """Written into the deployment's description, so a retry can recognise a deployment it made."""
     return f"[{candidate.environment} {candidate.push_id}]"
+
+
+def moment(when: dt.datetime | None = None) -> str:
+    """A time as the ledger writes times: UTC, microseconds, `Z` (so that the text sorts as the time)."""
+    return (when or dt.datetime.now(dt.UTC)).astimezone(dt.UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
 def retry_delay(attempt: int) -> int:

@@ -14,10 +14,11 @@ says what serves the environment now: the candidate of its last successful deplo
 
 from __future__ import annotations
 
+import datetime as dt
 from typing import Any, NamedTuple
 
 from ecr_pipeline.config import DeployTarget, ImageConfig, PipelineConfig
-from ecr_pipeline.core.deploy_plan import pinned_image, place_of
+from ecr_pipeline.core.deploy_plan import moment, pinned_image, place_of
 from ecr_pipeline.core.deploy_services import DeployServices
 from ecr_pipeline.events.codedeploy import DeploymentStateChange
 from ecr_pipeline.events.ecs import ServiceDeploymentChange
@@ -29,7 +30,7 @@ from ecr_pipeline.events.pipeline import (
 )
 from ecr_pipeline.observability import logger
 from ecr_pipeline.outcomes import DeployStatus, Outcome
-from ecr_pipeline.records import EnvironmentState
+from ecr_pipeline.records import DeploymentRecord, EnvironmentState
 
 DeploymentChange = DeploymentStateChange | ServiceDeploymentChange
 
@@ -43,6 +44,9 @@ _ECS_ENDED = ("SUCCESSFUL", "STOPPED", *_ECS_ROLLED_BACK)
 class DeploymentEnd(NamedTuple):
     outcome: str  # SUCCEEDED, FAILED or ROLLED_BACK
     reason: str = ""
+    # When the service says the deployment started and ended (datetimes), if it says.
+    started_at: Any = None
+    ended_at: Any = None
 
 
 def target_of(change: DeploymentChange, config: PipelineConfig) -> tuple[ImageConfig, DeployTarget] | None:
@@ -65,15 +69,16 @@ def codedeploy_end(info: dict[str, Any]) -> DeploymentEnd | None:
     if status in _CODEDEPLOY_ACTIVE or not status:
         return None
     if status == "Succeeded":
-        return DeploymentEnd(SUCCEEDED)
+        return DeploymentEnd(SUCCEEDED, started_at=info.get("createTime"), ended_at=info.get("completeTime"))
     error = info.get("errorInformation") or {}
     reason = ": ".join(str(part) for part in (error.get("code"), error.get("message")) if part)
     rollback = info.get("rollbackInfo") or {}
     if status == "Stopped" and not reason:
         reason = "stopped"
+    times = (info.get("createTime"), info.get("completeTime"))
     if rollback.get("rollbackDeploymentId") or rollback.get("rollbackMessage"):
-        return DeploymentEnd(ROLLED_BACK, reason or str(rollback.get("rollbackMessage") or ""))
-    return DeploymentEnd(FAILED, reason or f"CodeDeploy status {status}")
+        return DeploymentEnd(ROLLED_BACK, reason or str(rollback.get("rollbackMessage") or ""), *times)
+    return DeploymentEnd(FAILED, reason or f"CodeDeploy status {status}", *times)
 
 
 def ecs_end(deployment: dict[str, Any]) -> DeploymentEnd | None:
@@ -82,7 +87,7 @@ def ecs_end(deployment: dict[str, Any]) -> DeploymentEnd | None:
     if status not in _ECS_ENDED:
         return None
     if status == "SUCCESSFUL":
-        return DeploymentEnd(SUCCEEDED)
+        return DeploymentEnd(SUCCEEDED, started_at=deployment.get("createdAt"), ended_at=deployment.get("finishedAt"))
     alarms = (deployment.get("alarms") or {}).get("triggeredAlarmNames") or []
     parts = []
     if alarms:
@@ -94,7 +99,8 @@ def ecs_end(deployment: dict[str, Any]) -> DeploymentEnd | None:
     reason = "; ".join(parts) or f"ECS service deployment {status}"
     if status == "ROLLBACK_FAILED":
         reason = f"{reason}; the rollback itself failed"
-    return DeploymentEnd(ROLLED_BACK if status in _ECS_ROLLED_BACK else FAILED, reason)
+    outcome = ROLLED_BACK if status in _ECS_ROLLED_BACK else FAILED
+    return DeploymentEnd(outcome, reason, deployment.get("createdAt"), deployment.get("finishedAt"))
 
 
 def read_end(target: DeployTarget, deployment_id: str, services: DeployServices) -> DeploymentEnd | None:
@@ -102,6 +108,10 @@ def read_end(target: DeployTarget, deployment_id: str, services: DeployServices)
         found = services.ecs.service_deployment(deployment_id)
         return ecs_end(found) if found else None
     return codedeploy_end(services.codedeploy.deployment(deployment_id))
+
+
+def _moment(when: Any) -> str | None:
+    return moment(when) if isinstance(when, dt.datetime) else None
 
 
 def end_reason(end: DeploymentEnd, state: EnvironmentState) -> str:
@@ -130,6 +140,19 @@ def settle(change: DeploymentChange, config: PipelineConfig, services: DeploySer
         services.ledger.record_serving(state)
     if not services.ledger.end_deployment(state, end.outcome, reason):
         return Outcome("ignored", "the deployment's end was recorded already, or a newer candidate holds it")
+    # The history delivery metrics are read from, in the service's own times where it gives them.
+    services.ledger.record_deployment(
+        DeploymentRecord(
+            state.ecr_repository,
+            state.environment,
+            state.deployment_id,
+            state.commit,
+            state.push_time,
+            started_at=_moment(end.started_at) or state.push_time,
+            ended_at=_moment(end.ended_at) or moment(),
+            outcome=end.outcome,
+        )
+    )
     _tell(state, image_config, target, end._replace(reason=reason), services)
     logger.info(
         "deployment ended",
