@@ -146,7 +146,7 @@ def test_the_appspec_runs_the_gate_before_traffic_is_allowed() -> None:
 def test_a_codedeploy_deployment_is_read_as_its_end(info: dict[str, Any], end: tuple[str, str] | None) -> None:
     read = codedeploy_end(info)
 
-    assert (tuple(read) if read else None) == end
+    assert ((read.outcome, read.reason) if read else None) == end
 
 
 @pytest.mark.parametrize(
@@ -172,7 +172,7 @@ def test_a_codedeploy_deployment_is_read_as_its_end(info: dict[str, Any], end: t
 def test_an_ecs_service_deployment_is_read_as_its_end(deployment: dict[str, Any], end: tuple[str, str] | None) -> None:
     read = ecs_end(deployment)
 
-    assert (tuple(read) if read else None) == end
+    assert ((read.outcome, read.reason) if read else None) == end
 
 
 def test_the_gates_refusal_is_the_reason_a_deployment_is_said_to_have_stopped() -> None:
