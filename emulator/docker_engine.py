@@ -318,10 +318,14 @@ class DockerEngine:
         self._stopped = True
         if self._process is not None and self._process.poll() is None:
             # dockerd gives each running container ten seconds on shutdown: remove them at once instead.
-            listed = self.run("ps", "-aq", check=False, timeout=10)
-            containers = listed.stdout.split() if listed.returncode == 0 else []
-            if containers:
-                self.run("rm", "-f", *containers, check=False, timeout=30)
+            # A daemon too busy (or too new) to answer is stopped all the same; its leftovers go below.
+            try:
+                listed = self.run("ps", "-aq", check=False, timeout=10)
+                containers = listed.stdout.split() if listed.returncode == 0 else []
+                if containers:
+                    self.run("rm", "-f", *containers, check=False, timeout=30)
+            except subprocess.TimeoutExpired:
+                pass
         if self._process is not None:
             _terminate(self._process, timeout)
         self._stop_leftovers()
