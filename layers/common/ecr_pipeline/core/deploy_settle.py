@@ -5,7 +5,8 @@ CodeDeploy's and ECS's state-change events are notifications only. The deploymen
 one the environment's ledger record names, and what it came to is read back from the service
 (GetDeployment; DescribeServiceDeployments for strategy ecs): an event that comes twice, late, early
 or not for this deployment at all changes nothing. The end is recorded with a conditional write
-(records.DEPLOYMENT_END), so only one delivery tells it.
+(records.DEPLOYMENT_END); a later delivery tells it again (a try that recorded it may have failed
+before telling it), and notify, whose fact for an end is the deployment id, tells it once.
 
 Why a deployment did not go through is said in one line: the gate's refusal (the traffic-shift hook
 wrote it on the record), the alarms that went off, or the service's own reason; the message also
@@ -128,8 +129,6 @@ def settle(change: DeploymentChange, config: PipelineConfig, services: DeploySer
     state = services.ledger.get_environment(image_config.ecr_repository, target.environment)
     if state is None or not state.deployment_id:
         return Outcome("ignored", "the environment's record names no deployment")
-    if state.outcome:
-        return Outcome("ignored", f"the deployment's end was recorded already ({state.outcome})")
     end = read_end(target, state.deployment_id, services)
     if end is None:
         # The event was about another deployment, or came before this one ended: a later one tells it.
@@ -138,8 +137,11 @@ def settle(change: DeploymentChange, config: PipelineConfig, services: DeploySer
     reason = end_reason(end, state) if end.outcome != SUCCEEDED else ""
     if end.outcome == SUCCEEDED:
         services.ledger.record_serving(state)
-    if not services.ledger.end_deployment(state, end.outcome, reason):
-        return Outcome("ignored", "the deployment's end was recorded already, or a newer candidate holds it")
+    recorded = services.ledger.end_deployment(state, end.outcome, reason)
+    if not recorded and state.outcome != end.outcome:
+        return Outcome("ignored", "a newer candidate holds the environment")
+    # Recorded now, or by an earlier try that may have failed before telling it: told either way, since
+    # notify tells a deployment's end once (its fact is the deployment id).
     # The history delivery metrics are read from, in the service's own times where it gives them.
     services.ledger.record_deployment(
         DeploymentRecord(
@@ -161,7 +163,11 @@ def settle(change: DeploymentChange, config: PipelineConfig, services: DeploySer
         outcome=end.outcome,
         reason=reason,
     )
-    return Outcome("ended", reason or None, facts={"environment": target.environment, "outcome": end.outcome})
+    return Outcome(
+        "ended",
+        reason or (None if recorded else "told again"),
+        facts={"environment": target.environment, "outcome": end.outcome, "recorded": recorded},
+    )
 
 
 def _tell(
