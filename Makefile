@@ -15,13 +15,14 @@ SAM_ENV   := PATH="$(abspath $(VENV))/bin:$$PATH" SAM_CLI_TELEMETRY=0 SAM_CLI_CO
 STACK_PARAMETERS = $$($(PY) -m ecr_pipeline.stack pipeline.yaml)
 PIP_QUIET := --quiet --disable-pip-version-check
 
-.PHONY: help setup demo test lint unit integration e2e build validate bench deploy preflight clean
+.PHONY: help setup demo test lint unit integration e2e build validate bench deploy preflight status clean
 
 help:
 	@echo "make demo   run the whole pipeline on the embedded AWS stand-in (no account needed)"
 	@echo "make test   lint, type-check, unit + integration + e2e tests, sam validate --lint, sam build"
 	@echo "make lint | unit | integration | e2e | build | validate | bench | deploy | clean"
 	@echo "make preflight ARGS='--slack-secret NAME'   check pipeline.yaml against the account (read-only)"
+	@echo "make status ARGS='--metrics --ledger-table T'   delivery metrics from the ledger (read-only)"
 
 # --- environments: made from nothing, pinned by the lock files ------------------------------
 $(VENV)/.installed: requirements/dev.lock layers/common/pyproject.toml
@@ -92,6 +93,10 @@ deploy: build
 # Read-only: does the account have what pipeline.yaml names? ARGS: see `make preflight ARGS=--help`.
 preflight: $(VENV)/.installed
 	PYTHONPATH=layers/common $(PY) -m ecr_pipeline.preflight $(ARGS)
+
+# Read-only: delivery metrics from the stack's ledger. ARGS: see `make status ARGS=--help`.
+status: $(VENV)/.installed
+	PYTHONPATH=layers/common $(PY) -m ecr_pipeline.status $(ARGS)
 
 clean:
 	rm -rf $(VENV) $(SAM_VENV) .aws-sam .pytest_cache .mypy_cache .ruff_cache

@@ -1,0 +1,99 @@
+"""Delivery metrics from the ledger, read-only: `python -m ecr_pipeline.status --metrics` (`make status`).
+
+    python -m ecr_pipeline.status --metrics --ledger-table TABLE [--config pipeline.yaml]
+        [--stack-prefix <stack name>/] [--since 30d] [--json]
+
+For each deploy target of pipeline.yaml: its environment's deployments that ended in the window,
+deployment frequency, lead time from push to deployed (median, p90), change failure rate and time
+to restore, from the ledger's deployment history (ecr_pipeline.delivery_metrics). Only the metrics
+so far: the story of one push is not told by this command yet.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+import re
+import sys
+from collections.abc import Sequence
+from typing import Any
+
+from ecr_pipeline.config import ConfigError, load_config
+from ecr_pipeline.delivery_metrics import EnvironmentMetrics, environment_metrics
+
+_DURATION = re.compile(r"([0-9]+)([dhm])")
+_UNITS = {"d": "days", "h": "hours", "m": "minutes"}
+
+
+def window(since: str) -> dt.timedelta:
+    """`30d`, `12h` or `90m` as a duration; ValueError naming the option otherwise."""
+    match = _DURATION.fullmatch(since.strip())
+    if not match:
+        raise ValueError(f"--since: must be a number of days, hours or minutes (30d, 12h, 90m), got {since!r}")
+    return dt.timedelta(**{_UNITS[match.group(2)]: int(match.group(1))})
+
+
+def _duration(seconds: float | None) -> str:
+    if seconds is None:
+        return "-"
+    minutes = seconds / 60
+    return f"{minutes:.0f}m" if abs(minutes) < 120 else f"{minutes / 60:.1f}h"
+
+
+def line(target: str, metrics: EnvironmentMetrics) -> str:
+    rate = "-" if metrics.change_failure_rate is None else f"{metrics.change_failure_rate:.0%}"
+    return (
+        f"{metrics.environment} ({target}): {metrics.ended} deployment(s) ended"
+        f" ({metrics.succeeded} succeeded, {metrics.failed} failed or rolled back), {metrics.per_day:.2f}/day;"
+        f" lead time median {_duration(metrics.lead_time_median_seconds)}"
+        f" p90 {_duration(metrics.lead_time_p90_seconds)}; change failure rate {rate};"
+        f" time to restore {_duration(metrics.time_to_restore_median_seconds)}"
+    )
+
+
+def _arguments(argv: Sequence[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="python -m ecr_pipeline.status", description=__doc__.split("\n")[0])
+    parser.add_argument("--metrics", action="store_true", required=True, help="print the delivery metrics")
+    parser.add_argument("--ledger-table", required=True, help="the stack's ledger table (output LedgerTableName)")
+    parser.add_argument("--config", default="pipeline.yaml", help="the pipeline.yaml the stack was made from")
+    parser.add_argument("--stack-prefix", default="ecr-pipeline/", help="'<stack name>/': the ECR repositories' prefix")
+    parser.add_argument("--since", default="30d", help="the window: 30d (default), 12h, 90m")
+    parser.add_argument("--region", help="the region (default: the environment's)")
+    parser.add_argument("--json", action="store_true", help="print the metrics as JSON")
+    return parser.parse_args(argv)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    arguments = _arguments(argv)
+    try:
+        config = load_config(arguments.config, arguments.stack_prefix)
+        length = window(arguments.since)
+    except (ConfigError, ValueError) as error:
+        print(f"status: {error}", file=sys.stderr)
+        return 2
+    import boto3  # only here: no function of the layer imports this module
+
+    from ecr_pipeline.adapters.ledger import Ledger
+
+    ledger = Ledger(arguments.ledger_table, boto3.session.Session(region_name=arguments.region).client("dynamodb"))
+    until = dt.datetime.now(dt.UTC)
+    since = until - length
+    found: list[dict[str, Any]] = []
+    for image in config.images():
+        for target in image.deploy:
+            history = ledger.deployment_history(image.ecr_repository, target.environment)
+            metrics = environment_metrics(target.environment, history, since, until)
+            found.append({"target": f"{target.cluster}/{target.service}", "metrics": metrics})
+    if arguments.json:
+        document: dict[str, Any] = {"since": since.isoformat(), "until": until.isoformat()}
+        document["environments"] = [{"target": item["target"], **item["metrics"]._asdict()} for item in found]
+        print(json.dumps(document, indent=1))
+    else:
+        print(f"Delivery metrics, {arguments.since} to now:")
+        print("\n".join(line(item["target"], item["metrics"]) for item in found) or "no deploy targets")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
