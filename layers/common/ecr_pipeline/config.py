@@ -105,6 +105,14 @@ class PipelineConfig(NamedTuple):
     def deploy_targets(self) -> list[DeployTarget]:
         return [target for image in self.images() for target in image.deploy]
 
+    def deploy_target(self, **names: str) -> tuple[ImageConfig, DeployTarget] | None:
+        """The image and deploy target whose fields have these values (strategy="ecs", cluster=...), if any."""
+        for image in self.images():
+            for target in image.deploy:
+                if all(getattr(target, field) == value for field, value in names.items()):
+                    return image, target
+        return None
+
 
 # --- the sections of pipeline.yaml: each reader takes the dotted path of its value ---------
 

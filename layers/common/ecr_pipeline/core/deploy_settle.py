@@ -51,17 +51,11 @@ class DeploymentEnd(NamedTuple):
 
 
 def target_of(change: DeploymentChange, config: PipelineConfig) -> tuple[ImageConfig, DeployTarget] | None:
-    for image in config.images():
-        for target in image.deploy:
-            if isinstance(change, DeploymentStateChange):
-                if target.strategy == "codedeploy" and (target.codedeploy_application, target.deployment_group) == (
-                    change.application,
-                    change.deployment_group,
-                ):
-                    return image, target
-            elif target.strategy == "ecs" and (target.cluster, target.service) == (change.cluster, change.service):
-                return image, target
-    return None
+    if isinstance(change, DeploymentStateChange):
+        return config.deploy_target(
+            strategy="codedeploy", codedeploy_application=change.application, deployment_group=change.deployment_group
+        )
+    return config.deploy_target(strategy="ecs", cluster=change.cluster, service=change.service)
 
 
 def codedeploy_end(info: dict[str, Any]) -> DeploymentEnd | None:

@@ -25,7 +25,7 @@ from ecr_pipeline.adapters.codedeploy import CodeDeploy
 from ecr_pipeline.adapters.ecr import Ecr
 from ecr_pipeline.adapters.ecs import Ecs
 from ecr_pipeline.adapters.ledger import Ledger
-from ecr_pipeline.config import DeployTarget, ImageConfig, PipelineConfig
+from ecr_pipeline.config import PipelineConfig
 from ecr_pipeline.core.deploy_plan import GATE_STAGE
 from ecr_pipeline.core.scan_check import findings_report
 from ecr_pipeline.core.scan_policy import PASSED, evaluate
@@ -97,14 +97,6 @@ def idempotency_fact(request: GateRequest) -> dict[str, Any]:
     return {"fact": "traffic gate", "execution": request.execution_id, "stage": request.lifecycle_stage}
 
 
-def _target(config: PipelineConfig, **names: str) -> tuple[ImageConfig, DeployTarget] | None:
-    for image in config.images():
-        for target in image.deploy:
-            if all(getattr(target, field) == value for field, value in names.items()):
-                return image, target
-    return None
-
-
 def _task_definition_of_appspec(info: dict[str, Any]) -> str | None:
     content = ((info.get("revision") or {}).get("appSpecContent") or {}).get("content") or ""
     try:
@@ -123,8 +115,7 @@ def judge(request: GateRequest, config: PipelineConfig, services: GateServices, 
     """PASSED still: "passed"; BLOCKED now: "refused" with the reason; nothing of the pipeline's: "ignored"."""
     if isinstance(request, CodeDeployHook):
         info = services.codedeploy.deployment(request.deployment_id)
-        found = _target(
-            config,
+        found = config.deploy_target(
             strategy="codedeploy",
             codedeploy_application=str(info.get("applicationName")),
             deployment_group=str(info.get("deploymentGroupName")),
@@ -133,7 +124,7 @@ def judge(request: GateRequest, config: PipelineConfig, services: GateServices, 
     else:
         if request.lifecycle_stage != GATE_STAGE:
             return Outcome("ignored", f"the gate judges at {GATE_STAGE}, not {request.lifecycle_stage}")
-        found = _target(config, strategy="ecs", cluster=request.cluster, service=request.service)
+        found = config.deploy_target(strategy="ecs", cluster=request.cluster, service=request.service)
         deployment_id = request.service_deployment_arn
         task_definition = services.ecs.revision_task_definition(request.target_revision_arn)
     if found is None:
