@@ -11,6 +11,7 @@ from ecr_pipeline.adapters.sns import NotificationTopic
 from ecr_pipeline.events.envelope import MalformedEvent
 from ecr_pipeline.idempotency import idempotency_config, persistence_layer
 from ecr_pipeline.notify.delivery import KEY_JMESPATH, Channel, Delivery, DeliveryFailed, once_per_channel
+from ecr_pipeline.notify.notices import NoticeLedger
 from ecr_pipeline.notify.notifier import Notifier, SlackChannel, SnsChannel, parse_notification
 from ecr_pipeline.notify.undelivered import UndeliveredNotifications
 from ecr_pipeline.observability import correlate, logger, metrics, reject_malformed
@@ -33,6 +34,7 @@ notifier = Notifier(
     once=once_per_channel(persistence_layer(settings.idempotency_table), idempotency),
     stage=settings.stage,
     keeper=UndeliveredNotifications(settings.ledger_table, settings.idempotency_table),
+    notices=NoticeLedger(settings.ledger_table),
 )
 
 

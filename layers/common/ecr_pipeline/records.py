@@ -92,6 +92,22 @@ class PushRecord(NamedTuple):
         }
 
 
+class NoticeRecord(NamedTuple):
+    """One fact notify told about a commit, and per channel what became of it (adapters/notice_ledger.py)."""
+
+    repository: str
+    commit: str
+    ref: str
+    time: str  # the told event's time
+    fact: str  # the delivery key (notify/facts.py)
+    event: str  # build | scan | promotion | deployment
+    status: str
+    headline: str
+    channels: tuple[tuple[str, str], ...]  # (channel, delivered | kept | failed)
+    image_digest: str | None = None
+    environment: str | None = None
+
+
 class BranchBuild(NamedTuple):
     """The build of the newest push of a branch, per image: what supersede stops."""
 

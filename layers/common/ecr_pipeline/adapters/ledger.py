@@ -19,6 +19,8 @@ Item kinds (keys are natural keys, so a retried write lands on the same item):
   candidate of its newest successful deployment.
 - deployment history: pk HISTORY#<ecr repo>#<environment>    sk DEPLOY#<deployment id>
   each deployment of the pipeline's that ended: its push time, commit, when it started and ended, how.
+- notice:             pk NOTICES#<codecommit repo>#<commit>  sk <event time>#<fact>
+  each fact notify told about the commit and what each channel made of it: notify/notices.py.
 
 Every "newer than" is a conditional write on (push_time, push_id), so late and duplicate
 events can never move a record back to an older push: the conditions and the rule they

@@ -19,18 +19,20 @@ from ecr_pipeline.notify.delivery import (
     DeliverOnce,
     Delivery,
     DeliveryAmbiguous,
+    DeliveryFailed,
     Keeper,
     deliver,
     run_directly,
 )
 from ecr_pipeline.notify.facts import build_fact, pipeline_fact
 from ecr_pipeline.notify.model import Message
+from ecr_pipeline.notify.notices import notice_of
 from ecr_pipeline.notify.readers import read_build_source
 from ecr_pipeline.notify.render.chatbot import render_chatbot
 from ecr_pipeline.notify.render.slack import render_slack
 from ecr_pipeline.notify.render.text import email_subject, render_text
 from ecr_pipeline.notify.words import PIPELINE_EVENTS, BuildFacts, message_from_build, message_from_pipeline_event
-from ecr_pipeline.records import BuildRecord, PushRecord
+from ecr_pipeline.records import BuildRecord, NoticeRecord, PushRecord
 
 # Where a repository is not in pipeline.yaml (or names no routes): everything to the topic.
 DEFAULT_ROUTES: dict[str, tuple[str, ...]] = {"sns": ("all",)}
@@ -182,8 +184,12 @@ class SlackChannel:
             raise DeliveryAmbiguous(str(error)) from None
 
 
+class Notices(Protocol):
+    def record_notice(self, notice: NoticeRecord) -> None: ...
+
+
 class Notifier:
-    __slots__ = ("channels", "config", "keeper", "ledger", "once", "stage")
+    __slots__ = ("channels", "config", "keeper", "ledger", "notices", "once", "stage")
 
     def __init__(
         self,
@@ -193,6 +199,7 @@ class Notifier:
         once: DeliverOnce = run_directly,
         stage: str = "",
         keeper: Keeper | None = None,
+        notices: Notices | None = None,
     ) -> None:
         self.config = config
         self.ledger = ledger
@@ -200,6 +207,7 @@ class Notifier:
         self.once = once
         self.stage = stage
         self.keeper = keeper
+        self.notices = notices
 
     def notify(self, notification: Notification) -> Delivery:
         """Tell one event on the channels its repository routes it to: a Delivery with no results
@@ -207,4 +215,17 @@ class Notifier:
         message = to_message(notification, self.ledger, self.stage)
         chosen = channels_for(message, routes_for(message, self.config), set(self.channels))
         channels = [self.channels[name] for name in chosen]
-        return deliver(message, channels, self.once, self.keeper, fact_of(notification))
+        try:
+            delivery = deliver(message, channels, self.once, self.keeper, fact_of(notification))
+        except DeliveryFailed as error:
+            self._record(error.delivery, error.failures)
+            raise
+        self._record(delivery)
+        return delivery
+
+    def _record(self, delivery: Delivery, failures: dict[str, str] | None = None) -> None:
+        """The ledger's notice of what was told (the story of the push); nothing when nothing was routed.
+        A failed write raises: the retry finds every channel delivered and writes the notice again."""
+        notice = notice_of(delivery, failures)
+        if self.notices is not None and notice is not None and (delivery.results or failures):
+            self.notices.record_notice(notice)
