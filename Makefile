@@ -22,6 +22,7 @@ help:
 	@echo "make test   lint, type-check, unit + integration + e2e tests, sam validate --lint, sam build"
 	@echo "make lint | unit | integration | e2e | build | validate | bench | deploy | clean"
 	@echo "make preflight ARGS='--slack-secret NAME'   check pipeline.yaml against the account (read-only)"
+	@echo "make status ARGS='--commit SHA --stack NAME'   the story of a push (read-only; ARGS=--help)"
 	@echo "make status ARGS='--metrics --ledger-table T'   delivery metrics from the ledger (read-only)"
 
 # --- environments: made from nothing, pinned by the lock files ------------------------------
@@ -94,9 +95,10 @@ deploy: build
 preflight: $(VENV)/.installed
 	PYTHONPATH=layers/common $(PY) -m ecr_pipeline.preflight $(ARGS)
 
-# Read-only: delivery metrics from the stack's ledger. ARGS: see `make status ARGS=--help`.
+# Read-only: the story of a push, or (--metrics) delivery metrics, from the stack's ledger and services;
+# `ecr-pipeline status` of the installed package. ARGS: see `make status ARGS=--help`.
 status: $(VENV)/.installed
-	PYTHONPATH=layers/common $(PY) -m ecr_pipeline.status $(ARGS)
+	PYTHONPATH=layers/common $(PY) -m ecr_pipeline.cli status $(ARGS)
 
 clean:
 	rm -rf $(VENV) $(SAM_VENV) .aws-sam .pytest_cache .mypy_cache .ruff_cache

@@ -14,6 +14,7 @@ from typing import Any
 from ecr_pipeline.config import ConfigError
 from emulator.core import DEFAULT_CONFIG, DEFAULT_TEMPLATE, REPO_ROOT, Emulator, Options
 from emulator.docker_engine import EngineError
+from emulator.operator_role import operator_shell, story_options
 from emulator.output import Printer
 from emulator.report import build_report, print_summary
 from emulator.scenario import ScenarioError, ScenarioRunner, load_scenario
@@ -31,6 +32,21 @@ def _keep_running(emulator: Emulator) -> None:
             time.sleep(3600)
     except KeyboardInterrupt:
         print("\nstopping", flush=True)
+
+
+def tell_last_push(emulator: Emulator, report: dict[str, Any]) -> None:
+    """The demo's last word: the story of its last push, told by `ecr-pipeline status` (read-only, as an
+    operator would run it) against the still-running emulator."""
+    from ecr_pipeline.cli import main as ecr_pipeline
+
+    steps = [entry for entry in report["timeline"] if entry["kind"] == "step" and entry.get("commit")]
+    if not steps:
+        return
+    commit = str(steps[-1]["commit"])
+    print(f"\nThe story of the last push, by `ecr-pipeline status --commit {commit}`:", flush=True)
+    with operator_shell(emulator):
+        ecr_pipeline(["status", "--commit", commit, *story_options(emulator)])
+    sys.stdout.flush()
 
 
 def run_scenario(
@@ -123,6 +139,13 @@ def _parser() -> argparse.ArgumentParser:
             " against the emulator's own dockerd, ECR's registry is real, deployed images run (docs/emulator.md)",
         )
         command.add_argument(
+            "--slack",
+            choices=("webhook", "threads"),
+            default="webhook",
+            help="webhook (default): each message on its own; threads: a bot token, one Slack thread per push"
+            " on the stand-in's Web API (chat.postMessage, chat.update)",
+        )
+        command.add_argument(
             "--keep-running",
             action="store_true",
             help="after the scenario, keep the emulator up (endpoints, containers) until Ctrl-C",
@@ -134,7 +157,7 @@ def main(argv: list[str] | None = None) -> int:
     arguments = _parser().parse_args(argv)
     if arguments.command == "demo":
         scenario, report = DEMO_SCENARIO, arguments.report
-        options = Options(printer=Printer(events=False), builds=arguments.builds)
+        options = Options(printer=Printer(events=False), builds=arguments.builds, slack=arguments.slack)
     else:
         scenario, report = arguments.scenario, arguments.report
         if arguments.work_dir is not None and arguments.work_dir.exists() and any(arguments.work_dir.iterdir()):
@@ -150,9 +173,11 @@ def main(argv: list[str] | None = None) -> int:
             permissions=arguments.permissions,
             parameters=dict(arguments.parameter),
             builds=arguments.builds,
+            slack=arguments.slack,
         )
     try:
-        result = run_scenario(scenario, options, report, arguments.keep_running)
+        told = tell_last_push if arguments.command == "demo" else None
+        result = run_scenario(scenario, options, report, arguments.keep_running, while_running=told)
     except (ScenarioError, ConfigError, TemplateError, EngineError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2

@@ -58,13 +58,23 @@ from emulator.provision import (
 from emulator.queues import QueueSources
 from emulator.slack import SlackWebhook
 from emulator.tag_mutability import TagMutability
-from emulator.template import ACCOUNT_ID, REGION, STACK_NAME, Template, role_name, role_policy_documents
+from emulator.template import (
+    ACCOUNT_ID,
+    REGION,
+    SLACK_BOT_SECRET_PARAMETER,
+    SLACK_CHANNEL_PARAMETER,
+    STACK_NAME,
+    Template,
+    role_name,
+    role_policy_documents,
+)
 from emulator.work import Delivery, WorkState
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_TEMPLATE = REPO_ROOT / "template.yaml"
 DEFAULT_CONFIG = REPO_ROOT / "pipeline.yaml"
 SLACK_SECRET_NAME = f"{STACK_NAME}/slack-webhook"
+SLACK_BOT_SECRET_NAME = f"{STACK_NAME}/slack-bot-token"
 # How long a new task has to pass its health check (ALB: healthy threshold x interval, shortened).
 ECS_HEALTH_DEADLINE_SECONDS = 10.0
 _CLIENT_CONFIG = Config(retries={"max_attempts": 2, "mode": "standard"}, connect_timeout=5, read_timeout=60)
@@ -92,6 +102,8 @@ class Options:
     builds: Literal["embedded", "docker"] = "embedded"
     # Docker mode: base images made locally before the run (a scenario's `base_images` adds to them).
     base_images: tuple[str, ...] = DEFAULT_BASE_IMAGES
+    # Slack: webhook (separate messages) or threads (a bot token: one thread per push, on the stand-in's Web API).
+    slack: Literal["webhook", "threads"] = "webhook"
 
 
 class Emulator:
@@ -175,7 +187,11 @@ class Emulator:
             Name=SLACK_SECRET_NAME, SecretString=self.slack.url, Description="Slack incoming webhook (emulated)"
         )["ARN"]
         self.template = stack_template(
-            self.options.template, self.config, secret_arn, self.options.stack_name, self.options.parameters
+            self.options.template,
+            self.config,
+            secret_arn,
+            self.options.stack_name,
+            {**self.options.parameters, **self._slack_bot_parameters()},
         )
         self.permissions.template = self.template
         layer_dirs = layer_overlays(self.template, self.work_dir, self.options.config)
@@ -214,6 +230,17 @@ class Emulator:
             + ", ".join(f"{spec.logical_id} ({len(spec.rules)} rules)" for spec in specs.values())
         )
         self.setup_seconds = time.monotonic() - self.work.started_at
+
+    def _slack_bot_parameters(self) -> dict[str, str]:
+        """Threads mode: the bot token's secret (with the stand-in's Web API URL, as GovSlack's would be
+        given) and the stand-in's channel, as the stack parameters name them."""
+        if self.options.slack != "threads":
+            return {}
+        secret = json.dumps({"token": self.slack.bot_token, "api_url": self.slack.api_url})
+        arn = self.aws("secretsmanager", direct=True).create_secret(
+            Name=SLACK_BOT_SECRET_NAME, SecretString=secret, Description="Slack bot token (emulated)"
+        )["ARN"]
+        return {SLACK_BOT_SECRET_PARAMETER: arn, SLACK_CHANNEL_PARAMETER: self.slack.channels[0]}
 
     def stop(self) -> None:
         # moto's server polls for shutdown every half second: it stops while the rest does.

@@ -107,6 +107,16 @@ def create_resources(aws: AwsClients, template: Template, slack_url: str) -> str
         policy = resolver.resolve((resource.get("Properties") or {}).get("Policy"))
         if policy:
             events.put_permission(EventBusName=name, Policy=policy if isinstance(policy, str) else json.dumps(policy))
+
+    # The dashboard as CloudWatch keeps it (moto checks that the body is JSON); the template's alarms
+    # are not made here: the emulator evaluates no metric.
+    dashboards = template.resources_of_type("AWS::CloudWatch::Dashboard")
+    if dashboards:
+        cloudwatch = aws("cloudwatch", direct=True)
+        for logical_id, resource in dashboards.items():
+            properties = resolver.resolve(resource.get("Properties") or {})
+            name = str(properties.get("DashboardName") or f"{template.resolver.stack_name}-{logical_id}")
+            cloudwatch.put_dashboard(DashboardName=name, DashboardBody=str(properties["DashboardBody"]))
     return inbox_url
 
 

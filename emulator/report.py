@@ -15,6 +15,7 @@ from ecr_pipeline.adapters.ledger import Ledger
 from ecr_pipeline.config import DeployTarget
 from ecr_pipeline.core.naming import commit_of_build_tag
 from emulator.core import Emulator
+from emulator.push_messages import messages_by_push
 
 REPORT_FORMAT = 1
 
@@ -271,6 +272,12 @@ def slack_messages(emulator: Emulator) -> list[dict[str, Any]]:
                 "header": header,
                 "blocks": len(message.payload.get("blocks") or []),
                 "payload": message.payload,
+                # webhook, or the Web API's chat.postMessage / chat.update with the message's place.
+                "method": message.method,
+                "channel": message.channel,
+                "ts": message.ts,
+                "thread_ts": message.thread_ts,
+                "at": message.at,
             }
         )
     return messages
@@ -398,17 +405,15 @@ def print_summary(emulator: Emulator, report: dict[str, Any], report_path: str |
             )
     printer.line("Messages")
     printer.line(f"  SNS: {len(state['sns_messages'])}")
-    for message in state["sns_messages"]:
-        printer.line(f"    - {message['subject']}")
     accepted = [message for message in state["slack_messages"] if message["accepted"]]
     printer.line(f"  Slack: {len(accepted)} accepted, {len(state['slack_messages']) - len(accepted)} refused")
-    # The same kind of message for several pushes is one line with a count.
-    lines = Counter(
-        f"{message['header'] or message['text']}" + ("" if message["accepted"] else f"  REFUSED: {message['error']}")
-        for message in state["slack_messages"]
-    )
-    for text, count in lines.items():
-        printer.line(f"    - {text}" + (f"  (x{count})" if count > 1 else ""))
+    # Grouped by the push they tell of, in push order (emulator/push_messages.py).
+    for group in messages_by_push(report["timeline"], state["sns_messages"], state["slack_messages"]):
+        printer.line(f"  {group['title']}")
+        for subject in group["sns"]:
+            printer.line(f"    SNS   - {subject}")
+        for text, count in Counter(group["slack"]).items():
+            printer.line(f"    Slack - {text}" + (f"  (x{count})" if count > 1 else ""))
     if state["failed_invocations"]:
         printer.line(f"Failed invocations (dead-letter): {len(state['failed_invocations'])}")
     if report.get("permission_gaps"):

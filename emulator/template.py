@@ -44,6 +44,9 @@ __all__ = [
 
 # The parameter naming the secret of the emulator's own Slack webhook: a run may not point it elsewhere.
 SLACK_SECRET_PARAMETER = "SlackWebhookSecretArn"
+# Threads mode (Options.slack): the emulator's own bot token and channel.
+SLACK_BOT_SECRET_PARAMETER = "SlackBotTokenSecretArn"
+SLACK_CHANNEL_PARAMETER = "SlackChannelId"
 
 
 def check_parameter_overrides(template_path: Path, values: Mapping[str, str]) -> dict[str, str]:
@@ -53,6 +56,8 @@ def check_parameter_overrides(template_path: Path, values: Mapping[str, str]) ->
     # What the emulator gives the stack itself: another value would describe another stack.
     fixed = {name: "it is derived from pipeline.yaml: pick another with --config" for name in DERIVED_FROM_PIPELINE}
     fixed[SLACK_SECRET_PARAMETER] = "it names the secret of the emulator's own Slack webhook"
+    fixed[SLACK_BOT_SECRET_PARAMETER] = "it names the secret of the emulator's own Slack bot (Options.slack)"
+    fixed[SLACK_CHANNEL_PARAMETER] = "it names the emulator's own Slack channel (Options.slack)"
     declared = load_template_document(template_path).get("Parameters") or {}
     for name, value in values.items():
         if name not in declared:

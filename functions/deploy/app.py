@@ -16,10 +16,13 @@ from ecr_pipeline.adapters.eventbridge import EventPublisher
 from ecr_pipeline.adapters.ledger import Ledger
 from ecr_pipeline.core.deploy import DeployServices, handle
 from ecr_pipeline.core.deploy_plan import DeployMessage, TrafficGate, idempotency_fact, parse_deploy_event
+from ecr_pipeline.core.deploy_settle import target_of
 from ecr_pipeline.core.trust import Home
+from ecr_pipeline.events.codedeploy import DeploymentStateChange
+from ecr_pipeline.events.ecs import ServiceDeploymentChange
 from ecr_pipeline.events.envelope import MalformedEvent
 from ecr_pipeline.idempotency import idempotency_config, persistence_layer
-from ecr_pipeline.observability import correlate, count_outcome, logger, metrics, reject_malformed
+from ecr_pipeline.observability import begin, count_outcome, logger, metrics, reject_malformed, trace_subject
 from ecr_pipeline.settings import load_pipeline_config, load_settings
 
 settings = load_settings("ledger_table", "idempotency_table", "account")
@@ -47,21 +50,50 @@ idempotency = idempotency_config()
 )
 def process(fact: dict[str, Any], message: DeployMessage) -> dict[str, Any]:
     outcome = handle(message, config, services)
-    count_outcome("Deploy", outcome.status)
-    for environment in outcome.parts:
-        count_outcome("Deployments", environment.status)
+    # A promoted image or a state change is about one repository; a retry batch, one per request.
+    repositories = repositories_of(message)
+    count_outcome(
+        "Deploy", outcome.status, **bounded_dimensions(repositories[0] if len(set(repositories)) == 1 else None)
+    )
+    for index, part in enumerate(outcome.parts):
+        repository = repositories[min(index, len(repositories) - 1)]
+        count_outcome("Deployments", part.status, **bounded_dimensions(repository, part.facts.get("environment")))
+    if outcome.status == "ended" and outcome.facts.get("recorded"):
+        ended = bounded_dimensions(repositories[0], outcome.facts.get("environment"))
+        count_outcome("DeploymentsEnded", str(outcome.facts.get("outcome")), **ended)
     return outcome.as_result()
 
 
-@logger.inject_lambda_context
-@metrics.log_metrics
+def repositories_of(message: DeployMessage) -> list[str | None]:
+    """The ECR repository of each part of the message (one, or one per retry request), for the metrics."""
+    if isinstance(message, list):
+        return [request.ecr_repository for request in message]
+    if isinstance(message, DeploymentStateChange | ServiceDeploymentChange):
+        found = target_of(message, config)
+        return [found[0].ecr_repository if found else None]
+    return [message.record.subject.ecr_repository]
+
+
+def bounded_dimensions(repository: str | None, environment: object = None) -> dict[str, str | None]:
+    """`repository` and `environment` as metric dimensions only when pipeline.yaml names them: bounded."""
+    image_config = config.image(repository) if repository else None
+    if image_config is None:
+        return {}
+    targets = {target.environment for target in image_config.deploy}
+    return {"repository": repository, "environment": str(environment) if environment in targets else None}
+
+
+@logger.inject_lambda_context(clear_state=True)
+@metrics.log_metrics(capture_cold_start_metric=True)
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
-    correlate(event)
+    begin(event)
     try:
         message = parse_deploy_event(event)
         if not isinstance(message, list):
             home.check_origin(message.account, message.region)
     except MalformedEvent as error:
         return reject_malformed(error, "deploy")
+    if not isinstance(message, list | DeploymentStateChange | ServiceDeploymentChange):
+        trace_subject(message.record.subject)
     idempotency.register_lambda_context(context)
     return process(fact=idempotency_fact(message), message=message)

@@ -16,7 +16,7 @@ from ecr_pipeline.core.trust import Home
 from ecr_pipeline.events.envelope import MalformedEvent
 from ecr_pipeline.events.scan import ScanEvent, parse_scan_event
 from ecr_pipeline.idempotency import idempotency_config, persistence_layer
-from ecr_pipeline.observability import correlate, count_outcome, logger, metrics, reject_malformed
+from ecr_pipeline.observability import begin, count_outcome, logger, metrics, reject_malformed, trace
 from ecr_pipeline.settings import load_pipeline_config, load_settings
 
 settings = load_settings("ledger_table", "idempotency_table", "account")
@@ -37,18 +37,20 @@ idempotency = idempotency_config()
 def process(fact: dict[str, Any], scan: ScanEvent) -> dict[str, Any]:
     outcome = check_scan(scan, config, services, today=dt.datetime.now(dt.UTC).date())
     if "verdict" in outcome.facts:
-        count_outcome("Verdict", str(outcome.facts["verdict"]))
+        # A verdict is reached only for a repository of pipeline.yaml: the dimension is bounded.
+        count_outcome("Verdict", str(outcome.facts["verdict"]), repository=scan.ecr_repository)
     return outcome.as_result()
 
 
-@logger.inject_lambda_context
-@metrics.log_metrics
+@logger.inject_lambda_context(clear_state=True)
+@metrics.log_metrics(capture_cold_start_metric=True)
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
-    correlate(event)
+    begin(event)
     try:
         scan = parse_scan_event(event)
         home.check_origin(scan.account, scan.region)
     except MalformedEvent as error:
         return reject_malformed(error, "scan")
+    trace(image_digest=scan.image_digest)
     idempotency.register_lambda_context(context)
     return process(fact=idempotency_fact(scan), scan=scan)

@@ -20,7 +20,7 @@ from ecr_pipeline.core.trust import Home
 from ecr_pipeline.events.codecommit import RefChange, parse_push_event
 from ecr_pipeline.events.envelope import MalformedEvent
 from ecr_pipeline.idempotency import idempotency_config, persistence_layer
-from ecr_pipeline.observability import correlate, count_outcome, logger, metrics, reject_malformed
+from ecr_pipeline.observability import begin, count_outcome, logger, metrics, reject_malformed, trace, untrace
 from ecr_pipeline.outcomes import Outcome, PushStatus, SettleStatus
 from ecr_pipeline.settings import load_pipeline_config, load_settings
 
@@ -46,6 +46,8 @@ idempotency = idempotency_config()
 def process(fact: dict[str, Any], changes: list[RefChange]) -> dict[str, Any]:
     results = []
     for change in changes:
+        untrace()
+        trace(push_id=change.push_id, repository=change.repository, commit=change.commit_id)
         outcome = handle_push(change, config, services)
         if outcome.ignored_reason:
             logger.info(
@@ -63,7 +65,7 @@ def process(fact: dict[str, Any], changes: list[RefChange]) -> dict[str, Any]:
                 build_id=image.build_id,
                 reason=image.reason,
             )
-            count_outcome("Builds", image.action)
+            count_outcome("Builds", image.action, repository=image.ecr_repository)
         results.append(outcome.result())
     # A delivery whose every push was ignored did nothing: it says so, and its reasons say why.
     status: PushStatus = "handled" if any(result.status == "handled" for result in results) else "ignored"
@@ -75,10 +77,11 @@ def process(fact: dict[str, Any], changes: list[RefChange]) -> dict[str, Any]:
 )
 def process_settle(fact: dict[str, Any], request: SettleRequest) -> dict[str, Any]:
     outcome: Outcome[SettleStatus] = settle(request, config, home, services)
+    trace(commit=outcome.facts.get("commit"))
     logger.info("branch settled", status=outcome.status, reason=outcome.reason, **outcome.facts)
     count_outcome("Settles", outcome.status)
     for image in outcome.facts.get("images", ()):
-        count_outcome("Builds", image["action"])
+        count_outcome("Builds", image["action"], repository=image.get("ecr_repository"))
     return outcome.as_result()
 
 
@@ -90,12 +93,14 @@ def handle_settle_batch(records: list[Any], context: LambdaContext) -> dict[str,
     results: list[dict[str, Any]] = []
     failures: list[dict[str, str]] = []
     for index, raw in enumerate(records):
+        untrace()
         try:
             request = parse_settle_record(raw, index)
             home.check_origin(request.account, request.region, f"Records[{index}].eventSourceARN")
         except MalformedEvent as error:
             results.append(reject_malformed(error, "settle"))
             continue
+        trace(push_id=request.push_id, repository=request.repository)
         try:
             fact = {"fact": "build settle", "repository": request.repository, "branch": request.branch}
             results.append(process_settle(fact={**fact, "push_id": request.push_id}, request=request))
@@ -113,10 +118,10 @@ def handle_settle_batch(records: list[Any], context: LambdaContext) -> dict[str,
     return Outcome(status, facts=facts).as_result()
 
 
-@logger.inject_lambda_context
-@metrics.log_metrics
+@logger.inject_lambda_context(clear_state=True)
+@metrics.log_metrics(capture_cold_start_metric=True)
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
-    correlate(event)
+    begin(event)
     if is_settle_batch(event):
         return handle_settle_batch(event["Records"], context)
     try:

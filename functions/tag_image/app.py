@@ -19,10 +19,12 @@ from ecr_pipeline.core.tag_image import (
     parse_tag_image_event,
     skip_reason,
 )
+from ecr_pipeline.core.tagging import REASON_NOT_BUILD_TAG
 from ecr_pipeline.core.trust import Home
+from ecr_pipeline.events.ecr import ImageAction
 from ecr_pipeline.events.envelope import MalformedEvent
 from ecr_pipeline.idempotency import idempotency_config, persistence_layer
-from ecr_pipeline.observability import correlate, count_outcome, logger, metrics, reject_malformed
+from ecr_pipeline.observability import begin, count_outcome, logger, metrics, reject_malformed, trace, trace_subject
 from ecr_pipeline.outcomes import Outcome
 from ecr_pipeline.settings import load_pipeline_config, load_settings
 
@@ -44,25 +46,39 @@ idempotency = idempotency_config()
 )
 def process(fact: dict[str, Any], message: TagImageEvent) -> dict[str, Any]:
     outcome = handle(message, config, services)
-    count_outcome("TagImage", outcome.status)
+    count_outcome("TagImage", outcome.status, repository=configured_repository(message))
+    if outcome.status == "promoted":
+        logger.info("image promoted", added=outcome.facts.get("added"), already=outcome.facts.get("already"))
     return outcome.as_result()
 
 
-@logger.inject_lambda_context
-@metrics.log_metrics
+@logger.inject_lambda_context(clear_state=True)
+@metrics.log_metrics(capture_cold_start_metric=True)
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
-    correlate(event)
+    begin(event)
     try:
         message = parse_tag_image_event(event)
         home.check_origin(message.account, message.region)
     except MalformedEvent as error:
         return reject_malformed(error, "image")
+    if isinstance(message, ImageAction):
+        trace(image_digest=message.image_digest)
+    else:
+        trace_subject(message.record.subject)
     reason = skip_reason(message, config)
     if reason:
-        # Retags come back as PUSH events: dropping them here is what keeps tagging from looping.
-        logger.info("event ignored", detail_type=event.get("detail-type"), reason=reason)
+        # Retags come back as PUSH events: dropping them here is what keeps tagging from looping. The
+        # echo of the pipeline's own retag is logged at debug: naming its push would cost a ledger read.
+        log = logger.debug if reason == REASON_NOT_BUILD_TAG else logger.info
+        log("event ignored", detail_type=event.get("detail-type"), reason=reason)
         outcome = Outcome("ignored", reason)
         count_outcome("Events", outcome.status)
         return outcome.as_result()
     idempotency.register_lambda_context(context)
     return process(fact=idempotency_fact(message), message=message)
+
+
+def configured_repository(message: TagImageEvent) -> str | None:
+    """The ECR repository of the event when pipeline.yaml names it: the metric dimension stays bounded."""
+    name = message.ecr_repository if isinstance(message, ImageAction) else message.record.subject.ecr_repository
+    return name if config.image(name) is not None else None

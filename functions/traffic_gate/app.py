@@ -23,7 +23,7 @@ from ecr_pipeline.core.traffic_gate import (
 )
 from ecr_pipeline.events.envelope import MalformedEvent
 from ecr_pipeline.idempotency import idempotency_config, persistence_layer
-from ecr_pipeline.observability import count_outcome, logger, metrics, reject_malformed
+from ecr_pipeline.observability import begin, count_outcome, logger, metrics, reject_malformed
 from ecr_pipeline.settings import load_pipeline_config, load_settings
 
 settings = load_settings("ledger_table", "idempotency_table")
@@ -39,15 +39,17 @@ idempotency = idempotency_config()
 def process(fact: dict[str, Any], request: GateRequest) -> dict[str, Any]:
     outcome = judge(request, config, services, today=dt.datetime.now(dt.UTC).date())
     count_outcome("TrafficGate", outcome.status)
+    logger.info("traffic gate judged", status=outcome.status, reason=outcome.reason)
     succeeded = outcome.status != "refused"
     if isinstance(request, CodeDeployHook):
         services.codedeploy.answer_hook(request.deployment_id, request.hook_execution_id, succeeded)
     return {**outcome.as_result(), "hookStatus": "SUCCEEDED" if succeeded else "FAILED"}
 
 
-@logger.inject_lambda_context
-@metrics.log_metrics
+@logger.inject_lambda_context(clear_state=True)
+@metrics.log_metrics(capture_cold_start_metric=True)
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    begin(event)
     try:
         request = parse_gate_request(event)
     except MalformedEvent as error:

@@ -52,8 +52,9 @@ BUDGET = {
     "tag_image: verdict PASSED, default branch (3 tags)": 12,
     "tag_image: verdict BLOCKED": 3,
     "tag_image: promotion requested, git tag v1.2.3 (3 tags)": 12,
-    "scan_check: basic scan COMPLETE, one findings page": 7,
-    "scan_check: basic scan FAILED": 6,
+    # scan_check: + the verdict history (adapters/economy_ledger.py), one UpdateItem.
+    "scan_check: basic scan COMPLETE, one findings page": 8,
+    "scan_check: basic scan FAILED": 7,
     "deploy: image promoted, deployment started": 12,
     "deploy: image promoted, two environments started": 19,
     "deploy: image promoted, superseded": 6,

@@ -104,6 +104,8 @@ def test_message_attributes_carry_what_filter_policies_need_and_leave_out_unknow
         "severity": "ERROR",
         "repository": "demo-app",
         "branch": "main",
+        "commit": "a3b2c1d0e9f8a7b6c5d4e3f2a1b0c9d8e7f6a5b4",
+        "push_id": "7a2b3c4d-5e6f-4a8b-9c0d-1e2f3a4b5c6d#branch#main",
         "kinds": ["verdict", "blocked"],
     }
 

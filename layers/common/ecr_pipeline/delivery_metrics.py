@@ -1,11 +1,18 @@
 """Delivery metrics computed from the pipeline's own records (the ledger's deployment history and
 images), pure: deployment frequency, lead time from push to deployed, change failure rate, time to
-restore, and the images the scan gate blocked.
+restore, the build economy (builds started per push, builds saved by path filters, supersede and
+the quiet window's coalescing) and the images the scan gate blocked with the CVEs that blocked them.
 
 A deployment counts in a window by when it ended. Lead time runs from the push the deployment was
 for (start_build's recorded push time) to the end of its successful deployment. A failure is a
 deployment that ended FAILED or ROLLED_BACK; its time to restore runs to the end of the
 environment's next successful deployment (a failure not yet restored has none).
+
+Build economy counts each image of each push whose push time is in the window, by what start_build
+decided for it (economy.py): a build started counts as started even when a newer push stopped it
+later (it is then also saved by supersede: the rest of its run). Blocked images: each image's newest
+verdict in the window, blocked when that verdict is BLOCKED (an image blocked and later passed, after
+an allowlist entry, is not blocked any more).
 """
 
 from __future__ import annotations
@@ -14,9 +21,10 @@ import datetime as dt
 import math
 import statistics
 from collections.abc import Iterable
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
-from ecr_pipeline.records import DeploymentRecord, ImageRecord
+from ecr_pipeline.economy import BuildEconomyRecord, VerdictRecord
+from ecr_pipeline.records import DeploymentRecord, ImageRecord, push_order
 
 FAILURES = ("FAILED", "ROLLED_BACK")
 
@@ -87,3 +95,73 @@ def environment_metrics(
 def blocked_images(images: Iterable[ImageRecord]) -> dict[str, tuple[str, ...]]:
     """The images the gate blocked (digest -> the verdict's reasons)."""
     return {image.image_digest: image.verdict_reasons for image in images if image.verdict == "BLOCKED"}
+
+
+class BuildEconomy(NamedTuple):
+    pushes: int  # pushes with at least one image decided in the window
+    images: int  # image decisions (one per image of a push)
+    builds_started: int
+    builds_per_push: float | None
+    saved_by_filter: int  # no changed file matched the image's paths
+    saved_by_supersede: int  # not started, or stopped, because a newer push of the branch builds
+    saved_by_coalescing: int  # folded into a later push's build by the quiet window
+    reused: int  # the commit's image existed: promoted without a build
+    waiting: int  # still queued for a quiet window
+
+
+def _in_window(text: str, since: dt.datetime, until: dt.datetime) -> bool:
+    return since <= parse_time(text) <= until
+
+
+def build_economy(decisions: Iterable[BuildEconomyRecord], since: dt.datetime, until: dt.datetime) -> BuildEconomy:
+    window = [record for record in decisions if _in_window(record.push_time, since, until)]
+    pushes = {(record.repository, *push_order(record)) for record in window}
+    started = sum(1 for record in window if record.build_id)
+
+    def decided(decision: str) -> int:
+        return sum(1 for record in window if record.decision == decision)
+
+    return BuildEconomy(
+        pushes=len(pushes),
+        images=len(window),
+        builds_started=started,
+        builds_per_push=started / len(pushes) if pushes else None,
+        saved_by_filter=decided("filtered"),
+        saved_by_supersede=decided("superseded"),
+        saved_by_coalescing=decided("coalesced"),
+        reused=decided("reused"),
+        waiting=decided("queued"),
+    )
+
+
+class BlockedImages(NamedTuple):
+    judged: int  # images with a verdict in the window
+    blocked: tuple[dict[str, Any], ...]  # each: ecr_repository, image_digest, decided_at, reasons, cves
+    cves: dict[str, int]  # CVE id -> how many of the blocked images it blocked, most first
+
+
+def blocked_by_cves(verdicts: Iterable[VerdictRecord], since: dt.datetime, until: dt.datetime) -> BlockedImages:
+    newest: dict[tuple[str, str], VerdictRecord] = {}
+    for record in sorted(verdicts, key=lambda record: parse_time(record.decided_at)):
+        if _in_window(record.decided_at, since, until):
+            newest[(record.ecr_repository, record.image_digest)] = record
+    blocked = [record for record in newest.values() if record.verdict == "BLOCKED"]
+    counts: dict[str, int] = {}
+    for record in blocked:
+        for cve in set(record.blocking_ids):
+            counts[cve] = counts.get(cve, 0) + 1
+    return BlockedImages(
+        judged=len(newest),
+        blocked=tuple(
+            {
+                "ecr_repository": record.ecr_repository,
+                "image_digest": record.image_digest,
+                "decided_at": record.decided_at,
+                "reasons": list(record.reasons),
+                "cves": list(record.blocking_ids),
+                "cve_count": record.blocking_count,
+            }
+            for record in blocked
+        ),
+        cves=dict(sorted(counts.items(), key=lambda item: (-item[1], item[0]))),
+    )

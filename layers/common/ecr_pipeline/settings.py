@@ -32,6 +32,9 @@ class Settings(NamedTuple):
     codebuild_project: str = ""
     topic_arn: str = ""
     slack_webhook_secret_arn: str = ""
+    # Bot-token mode (a push's messages are one thread): the token's secret and the channel posted to.
+    slack_bot_token_secret_arn: str = ""
+    slack_channel_id: str = ""
     deploy_retry_queue_url: str = ""
     build_window_queue_url: str = ""
     # The stack this function belongs to: its events carry it, its rules hear only it.
@@ -52,6 +55,8 @@ _FIELDS = {
     "codebuild_project": "CODEBUILD_PROJECT",
     "topic_arn": "TOPIC_ARN",
     "slack_webhook_secret_arn": "SLACK_WEBHOOK_SECRET_ARN",
+    "slack_bot_token_secret_arn": "SLACK_BOT_TOKEN_SECRET_ARN",
+    "slack_channel_id": "SLACK_CHANNEL_ID",
     "deploy_retry_queue_url": "DEPLOY_RETRY_QUEUE_URL",
     "build_window_queue_url": "BUILD_WINDOW_QUEUE_URL",
     "stack_name": "PIPELINE_STACK",
@@ -77,6 +82,17 @@ def read_settings(environ: Mapping[str, str], required: tuple[str, ...] = ()) ->
         region=(environ.get("AWS_REGION") or environ.get("AWS_DEFAULT_REGION") or "").strip(),
         **values,
     )
+
+
+def slack_mode(settings: Settings) -> str:
+    """`threads` with a bot token (it wins over a webhook), `webhook` with only a webhook, `` without Slack."""
+    if settings.slack_bot_token_secret_arn:
+        if not settings.slack_channel_id:
+            raise SettingsError(
+                "environment variable SLACK_CHANNEL_ID is required with SLACK_BOT_TOKEN_SECRET_ARN and is not set"
+            )
+        return "threads"
+    return "webhook" if settings.slack_webhook_secret_arn else ""
 
 
 def load_settings(*required: str) -> Settings:

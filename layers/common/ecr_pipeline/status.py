@@ -5,8 +5,9 @@
 
 For each deploy target of pipeline.yaml: its environment's deployments that ended in the window,
 deployment frequency, lead time from push to deployed (median, p90), change failure rate and time
-to restore, from the ledger's deployment history (ecr_pipeline.delivery_metrics). Only the metrics
-so far: the story of one push is not told by this command yet.
+to restore, from the ledger's deployment history; for each source repository: builds started per
+push and the builds saved by path filters, supersede and the quiet window's coalescing; for each
+image: the images the scan gate blocked and the CVEs that blocked them (ecr_pipeline.delivery_metrics).
 """
 
 from __future__ import annotations
@@ -20,7 +21,14 @@ from collections.abc import Sequence
 from typing import Any
 
 from ecr_pipeline.config import ConfigError, load_config
-from ecr_pipeline.delivery_metrics import EnvironmentMetrics, environment_metrics
+from ecr_pipeline.delivery_metrics import (
+    BlockedImages,
+    BuildEconomy,
+    EnvironmentMetrics,
+    blocked_by_cves,
+    build_economy,
+    environment_metrics,
+)
 
 _DURATION = re.compile(r"([0-9]+)([dhm])")
 _UNITS = {"d": "days", "h": "hours", "m": "minutes"}
@@ -50,6 +58,21 @@ def line(target: str, metrics: EnvironmentMetrics) -> str:
         f" p90 {_duration(metrics.lead_time_p90_seconds)}; change failure rate {rate};"
         f" time to restore {_duration(metrics.time_to_restore_median_seconds)}"
     )
+
+
+def economy_line(repository: str, economy: BuildEconomy) -> str:
+    per_push = "-" if economy.builds_per_push is None else f"{economy.builds_per_push:.2f}"
+    return (
+        f"{repository}: {economy.pushes} push(es), {economy.builds_started} build(s) started ({per_push} per push);"
+        f" saved: {economy.saved_by_filter} by path filters, {economy.saved_by_supersede} by supersede,"
+        f" {economy.saved_by_coalescing} by coalescing; {economy.reused} promoted without a build,"
+        f" {economy.waiting} waiting for a quiet window"
+    )
+
+
+def blocked_line(ecr_repository: str, blocked: BlockedImages) -> str:
+    cves = ", ".join(f"{cve} ({count})" for cve, count in blocked.cves.items()) or "none"
+    return f"{ecr_repository}: {len(blocked.blocked)} of {blocked.judged} image(s) blocked; CVEs that blocked: {cves}"
 
 
 def _arguments(argv: Sequence[str] | None) -> argparse.Namespace:
@@ -85,13 +108,33 @@ def main(argv: Sequence[str] | None = None) -> int:
             history = ledger.deployment_history(image.ecr_repository, target.environment)
             metrics = environment_metrics(target.environment, history, since, until)
             found.append({"target": f"{target.cluster}/{target.service}", "metrics": metrics})
+    # The ledger's sort keys start with ISO times: the window's start as a prefix bounds each Query. A
+    # push or verdict stamped after now (an event source's clock ahead of this one's) still counts.
+    start = since.strftime("%Y-%m-%dT%H:%M:%S")
+    open_end = dt.datetime.max.replace(tzinfo=dt.UTC)
+    economies = {
+        name: build_economy(ledger.build_decisions(name, start), since, open_end) for name in config.repositories
+    }
+    blocked = {
+        image.ecr_repository: blocked_by_cves(ledger.verdict_history(image.ecr_repository, start), since, open_end)
+        for image in config.images()
+    }
     if arguments.json:
         document: dict[str, Any] = {"since": since.isoformat(), "until": until.isoformat()}
         document["environments"] = [{"target": item["target"], **item["metrics"]._asdict()} for item in found]
+        document["build_economy"] = [{"repository": name, **economy._asdict()} for name, economy in economies.items()]
+        document["blocked_images"] = [
+            {"ecr_repository": name, "judged": images.judged, "blocked": list(images.blocked), "cves": images.cves}
+            for name, images in blocked.items()
+        ]
         print(json.dumps(document, indent=1))
     else:
         print(f"Delivery metrics, {arguments.since} to now:")
         print("\n".join(line(item["target"], item["metrics"]) for item in found) or "no deploy targets")
+        print("Build economy:")
+        print("\n".join(economy_line(name, economy) for name, economy in economies.items()) or "no repositories")
+        print("Blocked images:")
+        print("\n".join(blocked_line(name, images) for name, images in blocked.items()) or "no images")
     return 0
 
 

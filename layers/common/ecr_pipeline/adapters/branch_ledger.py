@@ -67,9 +67,11 @@ class BranchLedger(LedgerTable):
         key = {"pk": _branch_pk(push.repository, push.ref_name), "sk": _HEAD}
         return self._put({**key, "kind": "branch_head", **push._asdict()}, NEWER_PUSH, push)[0]
 
-    def mark_pending(self, ecr_repository: str, push: PushRecord) -> bool:
-        """Record that a push of a branch changed the image's paths; False when a newer touching push is recorded."""
-        return self._write(
+    def mark_pending(self, ecr_repository: str, push: PushRecord) -> tuple[bool, PendingBuild | None]:
+        """Record that a push of a branch changed the image's paths. Returns (written, replaced):
+        written is False when a newer touching push is recorded; `replaced` is the older touching push
+        this one took over from while it was still waiting (not built), so its change is built with this one's."""
+        written, old = self._write(
             "update_item",
             NEWER_PUSH,
             push,
@@ -80,7 +82,10 @@ class BranchLedger(LedgerTable):
                 " since = if_not_exists(since, :push_time), kind = :kind"
             ),
             ExpressionAttributeNames={"#commit": "commit"},
-        )[0]
+        )
+        if not written or old is None or old.get("since") is None or old.get("push_id") == push.push_id:
+            return written, None
+        return written, PendingBuild(old["commit"], old["push_time"], old["push_id"], old.get("since"))
 
     def mark_built(self, repository: str, branch: str, ecr_repository: str, push: PushOrdered) -> bool:
         """A build of `push` covers the image's pending change: its waiting time starts again with

@@ -21,6 +21,14 @@ Item kinds (keys are natural keys, so a retried write lands on the same item):
   each deployment of the pipeline's that ended: its push time, commit, when it started and ended, how.
 - notice:             pk NOTICES#<codecommit repo>#<commit>  sk <event time>#<fact>
   each fact notify told about the commit and what each channel made of it: notify/notices.py.
+- Slack thread:       pk SLACKTHREAD#<channel id>#<push id>  sk THREAD | LINE#<stage>
+  bot-token mode: who posts the push's thread and its ts (a conditional claim), and each stage's
+  status line: adapters/thread_ledger.py.
+- build decision:     pk ECONOMY#<codecommit repo>           sk PUSH#<push time>#<push id>#<ecr repo>
+  what start_build decided for each image of each push (started, filtered, superseded, coalesced,
+  reused, queued), in push order so a window is one Query: adapters/economy_ledger.py.
+- verdict history:    pk VERDICTS#<ecr repo>                 sk <scan event time>#<digest>
+  each scan verdict with the CVE ids that blocked it: adapters/economy_ledger.py.
 
 Every "newer than" is a conditional write on (push_time, push_id), so late and duplicate
 events can never move a record back to an older push: the conditions and the rule they
@@ -32,6 +40,7 @@ from __future__ import annotations
 from typing import Any
 
 from ecr_pipeline.adapters.branch_ledger import BranchLedger
+from ecr_pipeline.adapters.economy_ledger import EconomyLedger
 from ecr_pipeline.adapters.ledger_table import from_item, to_item
 from ecr_pipeline.records import (
     DEPLOYMENT_END,
@@ -108,7 +117,7 @@ def _environment_key(ecr_repository: str, environment: str, sk: str = "ENV") -> 
     return {"pk": f"ENV#{ecr_repository}#{environment}", "sk": sk}
 
 
-class Ledger(BranchLedger):
+class Ledger(BranchLedger, EconomyLedger):
     # --- pushes ---------------------------------------------------------------------------
 
     def record_push(self, push: PushRecord) -> bool:

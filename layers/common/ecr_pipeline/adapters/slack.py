@@ -1,4 +1,5 @@
-"""Slack incoming webhook, through slack_sdk's WebhookClient and its retry handlers.
+"""Slack: the incoming webhook (slack_sdk's WebhookClient) and, in bot-token mode, the Web API's
+chat.postMessage and chat.update (slack_sdk's WebClient), both with slack_sdk's retry handlers.
 
 The webhook URL is a secret: it is read from Secrets Manager through Powertools parameters
 (cached), handed to WebhookClient and nowhere else. slack_sdk logs the URL at debug and info
@@ -19,10 +20,11 @@ import logging
 import re
 from collections.abc import Callable
 from http.client import HTTPException
-from typing import Any
+from typing import Any, NamedTuple
 from urllib.error import URLError
 
 from aws_lambda_powertools.utilities.parameters import SecretsProvider
+from slack_sdk.errors import SlackApiError
 from slack_sdk.http_retry.builtin_handlers import (
     ConnectionErrorRetryHandler,
     RateLimitErrorRetryHandler,
@@ -34,6 +36,7 @@ from slack_sdk.http_retry.interval_calculator import RetryIntervalCalculator
 from slack_sdk.http_retry.request import HttpRequest
 from slack_sdk.http_retry.response import HttpResponse
 from slack_sdk.http_retry.state import RetryState
+from slack_sdk.web import WebClient
 from slack_sdk.webhook import WebhookClient
 
 from ecr_pipeline.adapters.clients import client
@@ -99,12 +102,12 @@ class _BoundedRateLimitHandler(RateLimitErrorRetryHandler):
             return False
 
 
-def retry_handlers(interval: RetryIntervalCalculator | None = None) -> list[RetryHandler]:
+def retry_handlers(interval: RetryIntervalCalculator | None = None, rate_limit_retries: int = 2) -> list[RetryHandler]:
     calculator = interval or BackoffRetryIntervalCalculator(backoff_factor=0.5)
     return [
         # URLError only: raised while connecting or sending, so Slack cannot have posted it.
         ConnectionErrorRetryHandler(max_retry_count=2, interval_calculator=calculator, error_types=[URLError]),
-        _BoundedRateLimitHandler(max_retry_count=2),
+        _BoundedRateLimitHandler(max_retry_count=rate_limit_retries),
         ServerErrorRetryHandler(max_retry_count=2, interval_calculator=calculator),
     ]
 
@@ -176,3 +179,105 @@ def _error_code(body: str | None) -> str:
 
 def _reason(reason: object) -> str:
     return type(reason).__name__ if isinstance(reason, BaseException) else "connection error"
+
+
+# --- bot-token mode: the Web API (chat.postMessage, chat.update) --------------------------------
+
+SLACK_API_URL = "https://slack.com/api/"
+# A burst of pushes meets chat.postMessage's one message per second per channel: each 429 is waited out.
+BOT_RATE_LIMIT_RETRIES = 5
+
+
+class BotCredentials(NamedTuple):
+    token: str
+    api_url: str = SLACK_API_URL
+
+
+class BotTokenSecretInvalid(ValueError):
+    """The secret does not hold a bot token (the message never includes the secret's value)."""
+
+
+def bot_credentials_from_secret(value: str | bytes | dict[str, Any] | None, secret_name: str) -> BotCredentials:
+    """The token from the secret's value: the token itself, or JSON with `token` (and optionally
+    `api_url`, the Web API's base URL: GovSlack's, or a stand-in's)."""
+    text = value.decode("utf-8", "replace") if isinstance(value, bytes) else value
+    api_url = SLACK_API_URL
+    if isinstance(text, str) and text.strip().startswith("{"):
+        try:
+            text = json.loads(text)
+        except ValueError:
+            raise BotTokenSecretInvalid(f"secret {secret_name} is neither a token nor valid JSON") from None
+    if isinstance(text, dict):
+        given_url = text.get("api_url")
+        if given_url is not None:
+            if not isinstance(given_url, str) or not given_url.startswith(("https://", "http://")):
+                raise BotTokenSecretInvalid(f"secret {secret_name}: api_url must be an http(s) URL")
+            api_url = given_url if given_url.endswith("/") else given_url + "/"
+        text = text.get("token")
+    if not isinstance(text, str) or not text.strip().startswith("xox"):
+        raise BotTokenSecretInvalid(
+            f"secret {secret_name} must hold a Slack bot token (xoxb-...), or JSON with a 'token' key holding it"
+        )
+    return BotCredentials(text.strip(), api_url)
+
+
+def secret_bot_credentials(secret_name: str, secrets_client: Any = None) -> Callable[[], BotCredentials]:
+    """A function returning the bot token (and API URL), read through Powertools parameters and cached."""
+    provider = SecretsProvider(boto3_client=secrets_client or client("secretsmanager"))
+
+    def credentials() -> BotCredentials:
+        return bot_credentials_from_secret(provider.get(secret_name, max_age=SECRET_MAX_AGE_SECONDS), secret_name)
+
+    return credentials
+
+
+class SlackBotApi:
+    """chat.postMessage and chat.update through slack_sdk's WebClient, with the same retry rules as the webhook."""
+
+    def __init__(
+        self,
+        credentials: Callable[[], BotCredentials],
+        *,
+        timeout: int = TIMEOUT_SECONDS,
+        interval: RetryIntervalCalculator | None = None,
+        rate_limit_retries: int = BOT_RATE_LIMIT_RETRIES,
+    ) -> None:
+        self._credentials = credentials
+        self.timeout = timeout
+        self._handlers = retry_handlers(interval, rate_limit_retries)
+
+    def _client(self) -> WebClient:
+        credentials = self._credentials()
+        return WebClient(
+            token=credentials.token,
+            base_url=credentials.api_url,
+            timeout=self.timeout,
+            logger=_silent,
+            retry_handlers=self._handlers,
+        )
+
+    def post_message(self, channel: str, payload: dict[str, Any], thread_ts: str = "") -> str:
+        arguments = {**payload, "channel": channel}
+        if thread_ts:
+            arguments["thread_ts"] = thread_ts
+        response = self._call("chat.postMessage", lambda web: web.chat_postMessage(**arguments))
+        return str(response.get("ts", ""))
+
+    def update_message(self, channel: str, ts: str, payload: dict[str, Any]) -> None:
+        fields = {key: value for key, value in payload.items() if key in ("text", "blocks")}
+        self._call("chat.update", lambda web: web.chat_update(channel=channel, ts=ts, **fields))
+
+    def _call(self, method: str, call: Callable[[WebClient], Any]) -> Any:
+        try:
+            return call(self._client())
+        except SlackApiError as error:
+            code = error.response.get("error") if isinstance(error.response.data, dict) else None
+            status = error.response.status_code
+            shown = code if isinstance(code, str) and _SLACK_ERROR_CODE.fullmatch(code) else "(response withheld)"
+            raise SlackDeliveryFailed(f"Slack {method} answered {status} {shown}") from None
+        except URLError as error:
+            raise SlackDeliveryFailed(f"could not reach Slack for {method}: {_reason(error.reason)}") from None
+        except (TimeoutError, ConnectionError, OSError, HTTPException) as error:
+            raise SlackDeliveryAmbiguous(f"Slack {method} gave no answer: {type(error).__name__}") from None
+        except Exception as error:
+            raise SlackDeliveryFailed(f"Slack {method} call failed: {type(error).__name__}") from None

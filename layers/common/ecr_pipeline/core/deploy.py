@@ -45,7 +45,7 @@ from ecr_pipeline.core.trust import backed_pushes, unbacked
 from ecr_pipeline.events.codedeploy import DeploymentStateChange
 from ecr_pipeline.events.ecs import ServiceDeploymentChange
 from ecr_pipeline.events.pipeline import DeploymentQueued, DeploymentSkipped, DeploymentStarted, Place, Subject
-from ecr_pipeline.observability import logger
+from ecr_pipeline.observability import logger, trace, trace_push, untrace
 from ecr_pipeline.outcomes import DeployStatus, EnvironmentStatus, Outcome
 from ecr_pipeline.records import EnvironmentState, PushRecord, is_same_push
 
@@ -130,6 +130,7 @@ def deploy_promoted(event: PromotedEvent, config: PipelineConfig, services: Depl
             message=push.message,
         )
         context = _Context(target, push, uri)
+        trace_push(push, subject.image_digest)
         results.append(claim_and_deploy(candidate, context, services))
     return _of_environments("handled", results)
 
@@ -211,6 +212,9 @@ def retry_pending(request: RetryRequest, config: PipelineConfig, services: Deplo
     target = next(
         (t for t in (image_config.deploy if image_config else ()) if t.environment == request.environment), None
     )
+    # Each request of a retry batch is about its own push.
+    untrace()
+    trace(push_id=request.push_id)
     if target is None:
         return _environment(request, "dropped", "no such deploy target any more")
     state = services.ledger.get_environment(request.ecr_repository, request.environment)
@@ -218,12 +222,13 @@ def retry_pending(request: RetryRequest, config: PipelineConfig, services: Deplo
         # A newer candidate holds the environment and has its own deployment or retry.
         logger.info("pending candidate superseded", environment=request.environment, push_id=request.push_id)
         return _environment(request, "superseded")
+    repository = image_config.codecommit_repository if image_config else ""
+    trace(repository=repository, commit=state.commit, image_digest=state.image_digest)
     if state.deployment_id:
         return _environment(request, "already deployed")
     image = services.ledger.get_image(state.ecr_repository, state.image_digest)
     if image is None or image.verdict != PASSED or not image.repository_uri:
         return _environment(request, "dropped", "the candidate's image has no PASSED verdict in the ledger")
-    repository = image_config.codecommit_repository if image_config else ""
     # The URI tag_image recorded in the ledger.
     context = _Context(target, state.push(repository), image.repository_uri)
     return start_deployment(

@@ -29,7 +29,7 @@ from ecr_pipeline.events.pipeline import (
     DeploymentSucceeded,
     Subject,
 )
-from ecr_pipeline.observability import logger
+from ecr_pipeline.observability import logger, trace
 from ecr_pipeline.outcomes import DeployStatus, Outcome
 from ecr_pipeline.records import DeploymentRecord, EnvironmentState
 
@@ -109,6 +109,15 @@ def _moment(when: Any) -> str | None:
     return moment(when) if isinstance(when, dt.datetime) else None
 
 
+def _seconds_between(started_at: str, ended_at: str | None) -> float | None:
+    try:
+        start = dt.datetime.fromisoformat(started_at.replace("Z", "+00:00"))
+        end = dt.datetime.fromisoformat(str(ended_at).replace("Z", "+00:00"))
+        return round((end - start).total_seconds(), 3)
+    except (TypeError, ValueError):  # a time the service did not give, or one without its zone
+        return None
+
+
 def end_reason(end: DeploymentEnd, state: EnvironmentState) -> str:
     if state.gate_reason:
         return f"stopped at the traffic shift: {state.gate_reason}"
@@ -123,6 +132,13 @@ def settle(change: DeploymentChange, config: PipelineConfig, services: DeploySer
     state = services.ledger.get_environment(image_config.ecr_repository, target.environment)
     if state is None or not state.deployment_id:
         return Outcome("ignored", "the environment's record names no deployment")
+    # The environment's candidate is the push this deployment is for (until a newer one claims it).
+    trace(
+        push_id=state.push_id,
+        repository=image_config.codecommit_repository,
+        commit=state.commit,
+        image_digest=state.image_digest,
+    )
     end = read_end(target, state.deployment_id, services)
     if end is None:
         # The event was about another deployment, or came before this one ended: a later one tells it.
@@ -137,18 +153,17 @@ def settle(change: DeploymentChange, config: PipelineConfig, services: DeploySer
     # Recorded now, or by an earlier try that may have failed before telling it: told either way, since
     # notify tells a deployment's end once (its fact is the deployment id).
     # The history delivery metrics are read from, in the service's own times where it gives them.
-    services.ledger.record_deployment(
-        DeploymentRecord(
-            state.ecr_repository,
-            state.environment,
-            state.deployment_id,
-            state.commit,
-            state.push_time,
-            started_at=_moment(end.started_at) or state.push_time,
-            ended_at=_moment(end.ended_at) or moment(),
-            outcome=end.outcome,
-        )
+    history = DeploymentRecord(
+        state.ecr_repository,
+        state.environment,
+        state.deployment_id,
+        state.commit,
+        state.push_time,
+        started_at=_moment(end.started_at) or state.push_time,
+        ended_at=_moment(end.ended_at) or moment(),
+        outcome=end.outcome,
     )
+    services.ledger.record_deployment(history)
     _tell(state, image_config, target, end._replace(reason=reason), services)
     logger.info(
         "deployment ended",
@@ -156,6 +171,8 @@ def settle(change: DeploymentChange, config: PipelineConfig, services: DeploySer
         deployment_id=state.deployment_id,
         outcome=end.outcome,
         reason=reason,
+        # The dashboard's deployment durations are read from this line (template.yaml, PipelineDashboard).
+        duration_seconds=_seconds_between(history.started_at, history.ended_at),
     )
     return Outcome(
         "ended",

@@ -22,9 +22,10 @@ from ecr_pipeline.core.scan_policy import (
     finding_from_basic,
     finding_from_enhanced,
 )
+from ecr_pipeline.economy import VerdictRecord, blocking_ids
 from ecr_pipeline.events.pipeline import ScanVerdict, Subject
 from ecr_pipeline.events.scan import ScanEvent
-from ecr_pipeline.observability import logger
+from ecr_pipeline.observability import logger, trace_subject
 from ecr_pipeline.outcomes import Outcome, ScanStatus
 
 REASON_BEFORE_REGISTRATION = (
@@ -96,10 +97,24 @@ def check_scan(scan: ScanEvent, config: PipelineConfig, services: ScanServices, 
     if not registered and not any(is_build_tag(tag) for tag in scan.image_tags):
         logger.info("scan ignored", ecr_repository=scan.ecr_repository, reason=REASON_NOT_REGISTERED)
         return Outcome("ignored", REASON_NOT_REGISTERED)
-    verdict = evaluate(image_config.scan, read_report(scan, services), today)
+    report = read_report(scan, services)
+    verdict = evaluate(image_config.scan, report, today)
     # Recorded before it is told: tag_image promotes only what the ledger holds.
     services.ledger.record_verdict(
         scan.ecr_repository, scan.image_digest, verdict.verdict, list(verdict.reasons), verdict.scanning
+    )
+    blocking = blocking_ids(image_config.scan, report, verdict)
+    services.ledger.record_verdict_history(
+        VerdictRecord(
+            scan.ecr_repository,
+            scan.image_digest,
+            scan.time,
+            verdict.verdict,
+            verdict.scanning,
+            verdict.reasons,
+            blocking,
+            len(blocking),
+        )
     )
     if image is None or not image.commit:
         # ECR's push and scan events arrive in either order: tag_image tells this verdict when it
@@ -112,6 +127,7 @@ def check_scan(scan: ScanEvent, config: PipelineConfig, services: ScanServices, 
     subject = Subject.of_image(
         pushes, image_config.codecommit_repository, commit, scan.ecr_repository, scan.image_digest, uri
     )
+    trace_subject(subject)
     services.publisher.publish(
         ScanVerdict(
             subject, verdict, pushes=tuple(pushes), image_tags=tuple(scan.image_tags), scan_status=scan.scan_status

@@ -29,6 +29,7 @@ from ecr_pipeline.core.build_window import (
 from ecr_pipeline.core.filters import paths_selected, ref_selected
 from ecr_pipeline.core.naming import build_tag
 from ecr_pipeline.core.trust import Home
+from ecr_pipeline.economy import BuildEconomyRecord, EconomyDecision
 from ecr_pipeline.events.codecommit import RefChange
 from ecr_pipeline.events.pipeline import BuildSkipped, BuildStarted, PromotionRequested, Subject
 from ecr_pipeline.outcomes import BuildDecision, Outcome, PushStatus, SettleStatus
@@ -181,9 +182,14 @@ def handle_push(change: RefChange, config: PipelineConfig, services: BuildServic
                 services.publisher.publish(
                     BuildSkipped(subject, REASON_NO_MATCHING_PATHS, changed_files=len(changed_files))
                 )
+                record_decision(services, push, image.ecr_repository, "filtered")
                 outcomes.append(ImageOutcome(image.ecr_repository, "skipped", REASON_NO_MATCHING_PATHS))
             elif window:
-                services.ledger.mark_pending(image.ecr_repository, push)
+                # Refused when a newer push that touched the image is pending: its build covers this one.
+                pending, replaced = services.ledger.mark_pending(image.ecr_repository, push)
+                record_decision(services, push, image.ecr_repository, "queued" if pending else "coalesced")
+                if replaced is not None:
+                    coalesce(replaced, push, image.ecr_repository, services)
                 outcomes.append(ImageOutcome(image.ecr_repository, "queued", REASON_QUEUED))
             else:
                 outcomes.append(start_image(push, repository, image, origin, services))
@@ -214,11 +220,58 @@ def settle(
         for image in ready:
             outcomes.append(start_image(head, repository, image, origin, services, state))
             services.ledger.mark_built(repository.name, head.ref_name, image.ecr_repository, head)
+            waiting = state.pending.get(image.ecr_repository)
+            if waiting is not None and not is_same_push(waiting, head):
+                # The newest push that touched the image is not the head (a later push touched other paths).
+                coalesce(waiting, head, image.ecr_repository, services)
     if own_window:
         services.ledger.mark_settled(head)
     images = [{key: value for key, value in image._asdict().items() if value not in (None, "")} for image in outcomes]
     reason = None if outcomes else REASON_NOTHING_PENDING
     return Outcome("settled", reason, facts={**facts, "commit": head.commit, "images": images})
+
+
+def record_decision(
+    services: BuildServices,
+    push: PushRecord,
+    ecr_repository: str,
+    decision: EconomyDecision,
+    build_id: str | None = None,
+    by: str | None = None,
+) -> None:
+    """The build economy of the push (economy.py): what was decided for this image of it."""
+    services.ledger.record_decision(economy_record(push, ecr_repository, decision, build_id, by))
+
+
+def economy_record(
+    push: PushOrdered | PushRecord,
+    ecr_repository: str,
+    decision: EconomyDecision,
+    build_id: str | None = None,
+    by: str | None = None,
+    repository: str = "",
+    ref_name: str = "",
+) -> BuildEconomyRecord:
+    known = push if isinstance(push, PushRecord) else None
+    return BuildEconomyRecord(
+        repository=known.repository if known else repository,
+        ref_type=known.ref_type if known else "branch",
+        ref_name=known.ref_name if known else ref_name,
+        commit=getattr(push, "commit", ""),
+        push_time=push.push_time,
+        push_id=push.push_id,
+        ecr_repository=ecr_repository,
+        decision=decision,
+        build_id=build_id,
+        by=by,
+    )
+
+
+def coalesce(waiting: PushOrdered, into: PushRecord, ecr_repository: str, services: BuildServices) -> None:
+    """A push still waiting for the branch's quiet window is folded into the build of a later push
+    (`into`): it never gets a build of its own."""
+    record = economy_record(waiting, ecr_repository, "queued", repository=into.repository, ref_name=into.ref_name)
+    services.ledger.mark_decision(record, "coalesced", into.push_id, ("queued",))
 
 
 def image_uri(origin: Home, image: ImageConfig) -> str:
@@ -243,6 +296,7 @@ def start_image(
         services.publisher.publish(
             PromotionRequested(subject._replace(image_digest=existing_digest), REASON_IMAGE_EXISTS)
         )
+        record_decision(services, push, image.ecr_repository, "reused")
         return ImageOutcome(image.ecr_repository, "promotion", REASON_IMAGE_EXISTS)
 
     branch = push.ref_type == "branch"
@@ -255,6 +309,7 @@ def start_image(
         )
         if newest and is_newer_push(newest, push):
             services.publisher.publish(BuildSkipped(subject, REASON_SUPERSEDED))
+            record_decision(services, push, image.ecr_repository, "superseded", by=newest.push_id)
             return ImageOutcome(image.ecr_repository, "skipped", REASON_SUPERSEDED)
 
     build_id = services.codebuild.start_build(
@@ -279,6 +334,8 @@ def start_image(
             push_id=push.push_id,
         )
     )
+    # Recorded before the branch is claimed, so that a newer push's supersede finds it started.
+    record_decision(services, push, image.ecr_repository, "started", build_id)
 
     superseded_build_id = None
     # A windowed branch needs its newest build recorded even without supersede: where pending ends.
@@ -293,11 +350,14 @@ def start_image(
             services.ledger.mark_superseded(other.build_id, build_id)
             services.codebuild.stop_build(other.build_id)
             superseded_build_id = other.build_id
+            stopped = economy_record(other, image.ecr_repository, "started", None, None, repository.name, push.ref_name)
+            services.ledger.mark_decision(stopped, "superseded", push.push_id, ("started",))
         elif supersede and not claimed and other:
             # A newer push claimed the branch while this build was starting: this one gives way.
             services.ledger.mark_superseded(build_id, other.build_id)
             services.codebuild.stop_build(build_id)
             services.publisher.publish(BuildSkipped(subject, REASON_SUPERSEDED, build_id=build_id))
+            record_decision(services, push, image.ecr_repository, "superseded", build_id, by=other.push_id)
             return ImageOutcome(image.ecr_repository, "skipped", REASON_SUPERSEDED, build_id=build_id)
 
     services.publisher.publish(BuildStarted(subject, build_id, services.project, superseded_build_id))

@@ -36,7 +36,7 @@ from ecr_pipeline.events.pipeline import (
     Subject,
     parse_pipeline_event,
 )
-from ecr_pipeline.observability import logger
+from ecr_pipeline.observability import logger, trace_subject
 from ecr_pipeline.outcomes import Outcome, TagStatus
 from ecr_pipeline.records import ImageRecord, PushRecord, push_order
 
@@ -184,6 +184,7 @@ def register_image(action: ImageAction, config: PipelineConfig, services: TagSer
     )
     pushes = services.ledger.pushes_of_commit(image_config.codecommit_repository, commit)
     subject = image_subject(image_config, action.image_digest, commit, uri, pushes)
+    trace_subject(subject)
     # The scan first: a retry after a failed start must not announce the image twice.
     scan = ensure_scan(image_config, action.image_digest, services)
     services.publisher.publish(ImageRegistered(subject, tuple(pushes), pushed_at=action.time, scan=scan))

@@ -30,7 +30,7 @@ from ecr_pipeline.core.deploy_plan import GATE_STAGE
 from ecr_pipeline.core.scan_check import findings_report
 from ecr_pipeline.core.scan_policy import PASSED, evaluate
 from ecr_pipeline.events.envelope import MalformedEvent, check_arn, require_mapping, require_str
-from ecr_pipeline.observability import logger
+from ecr_pipeline.observability import logger, trace
 from ecr_pipeline.outcomes import GateStatus, Outcome
 
 # <registry>/<repository>@sha256:<digest>: how deploy pins an image in a task definition.
@@ -141,6 +141,14 @@ def judge(request: GateRequest, config: PipelineConfig, services: GateServices, 
         logger.info("traffic gate: not the pipeline's image", image=images[0] if images else None)
         return Outcome("ignored", "the revision does not run an image of the pipeline's, pinned by digest")
     digest = pinned.group("digest")
+    # The environment's candidate says which push this deployment is for: read once, before the verdict.
+    state = services.ledger.get_environment(image_config.ecr_repository, target.environment)
+    candidate = state if state is not None and state.deployment_id == deployment_id else None
+    trace(image_digest=digest)
+    # Before deploy stored the deployment's id, the candidate with this image is the one deploying.
+    deploying = candidate or (state if state is not None and state.image_digest == digest else None)
+    if deploying is not None:
+        trace(push_id=deploying.push_id, repository=image_config.codecommit_repository, commit=deploying.commit)
     image = services.ledger.get_image(image_config.ecr_repository, digest)
     if image is None or image.verdict != PASSED:
         reason = f"image {digest[:19]} has no PASSED verdict in the ledger"
@@ -155,8 +163,7 @@ def judge(request: GateRequest, config: PipelineConfig, services: GateServices, 
         if verdict.passed:
             return Outcome("passed", facts={"image_digest": digest})
         reason = f"image {digest[:19]} is BLOCKED now: {'; '.join(verdict.reasons)}"
-    state = services.ledger.get_environment(image_config.ecr_repository, target.environment)
-    if state is not None and state.deployment_id == deployment_id:
-        services.ledger.update_environment(state, gate_reason=reason)
+    if candidate is not None:
+        services.ledger.update_environment(candidate, gate_reason=reason)
     logger.warning("traffic gate refused", environment=target.environment, deployment_id=deployment_id, reason=reason)
     return Outcome("refused", reason, facts={"image_digest": digest, "environment": target.environment})

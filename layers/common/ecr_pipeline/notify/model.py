@@ -55,6 +55,8 @@ class Message(NamedTuple):
     ref_type: str = ""
     ref: str = ""
     commit: str = ""
+    # The push the message is about (records.PushRecord.push_id): its chat thread.
+    push_id: str = ""
     author: str = ""
     commit_message: str = ""
     ecr_repository: str = ""
@@ -83,6 +85,13 @@ class Message(NamedTuple):
         if self.ecr_repository and self.commit:
             return f"{self.ecr_repository}:{build_tag(self.commit)}"
         return ""
+
+    @property
+    def thread(self) -> str:
+        """The push a message belongs to: its push id, else `repository@commit`, else `` (no push)."""
+        if self.push_id:
+            return self.push_id
+        return f"{self.repository}@{self.commit}" if self.repository and self.commit else ""
 
     @property
     def subject(self) -> str:

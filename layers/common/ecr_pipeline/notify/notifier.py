@@ -1,6 +1,7 @@
 """The notifier: which event, which message, which channels; delivery is notify/delivery.py.
 
-Pure but for the channels it is given: it logs nothing, the handler logs what it returns or raises.
+Pure but for the channels it is given: it logs nothing (it names a build's push for the log lines, with
+observability.trace), the handler logs what it returns or raises.
 """
 
 from __future__ import annotations
@@ -32,6 +33,7 @@ from ecr_pipeline.notify.render.chatbot import render_chatbot
 from ecr_pipeline.notify.render.slack import render_slack
 from ecr_pipeline.notify.render.text import email_subject, render_text
 from ecr_pipeline.notify.words import PIPELINE_EVENTS, BuildFacts, message_from_build, message_from_pipeline_event
+from ecr_pipeline.observability import trace
 from ecr_pipeline.records import BuildRecord, NoticeRecord, PushRecord
 
 # Where a repository is not in pipeline.yaml (or names no routes): everything to the topic.
@@ -78,6 +80,9 @@ class LedgerReader(Protocol):
 def build_facts(change: BuildStateChange, ledger: LedgerReader) -> BuildFacts:
     """The ledger's record of the build (keyed by its `project:uuid` id) and the push it built."""
     record = ledger.get_build(change.build_id)
+    if record is not None:
+        # The build's push, as start_build recorded it: the push on every later log line of this event.
+        trace(push_id=record.push_id, repository=record.repository, commit=record.commit)
     source = read_build_source(change, record)
     repository, commit, ref = source.repository, source.commit, source.ref
     push = None
@@ -123,13 +128,16 @@ class WebhookSender(Protocol):
 
 
 def message_attributes(message: Message) -> dict[str, str | list[str]]:
-    """SNS message attributes for subscription filter policies; an unknown value is left out."""
+    """SNS message attributes for subscription filter policies (at most 10, SNS's limit); an unknown
+    value is left out. `commit` and `push_id` let a subscriber follow one push."""
     attributes: dict[str, str | list[str]] = {
         "event": message.event,
         "status": message.status,
         "severity": message.severity,
         "repository": message.repository,
         "branch": message.ref,
+        "commit": message.commit,
+        "push_id": message.push_id,
         "environment": message.environment,
         "kinds": list(message.kinds),
     }

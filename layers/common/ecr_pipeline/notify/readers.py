@@ -99,6 +99,7 @@ class PipelineDetail(NamedTuple):
     ref_type: str
     ref: str
     commit: str
+    push_id: str
     author: str
     commit_message: str  # the first line
     ecr_repository: str
@@ -137,6 +138,7 @@ def read_pipeline_detail(detail: Mapping[str, Any]) -> PipelineDetail:
         ref_type=text(detail, "ref_type") or text(push, "ref_type"),
         ref=text(detail, "ref") or text(push, "ref"),
         commit=(text(detail, "commit") or text(push, "commit") or commit_of_build_tag(text(detail, "image_tag")) or ""),
+        push_id=text(detail, "push_id") or text(push, "push_id"),
         author=text(detail, "author") or text(push, "author"),
         commit_message=first_line(text(detail, "message") or text(push, "message")),
         ecr_repository=text(detail, "ecr_repository"),

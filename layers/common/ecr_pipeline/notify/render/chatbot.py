@@ -25,6 +25,7 @@ NEXT_STEP = 500
 KEYWORDS = 10
 KEYWORD = 75
 SUMMARY = 500
+THREAD_ID = 128
 
 EMOJI = {
     "SUCCEEDED": "✅",
@@ -95,8 +96,8 @@ def render_chatbot(message: Message) -> dict[str, Any]:
             "keywords": [fit(word, KEYWORD, escape=escape) for word in dict.fromkeys(keywords) if word][:KEYWORDS],
         },
         "metadata": {
-            # Updates about one deployment, or one commit, land in one chat thread.
-            "threadId": fit(message.deployment_id or message.commit or message.event_id, 128),
+            # Every message of one push lands in one chat thread (the push id, else repository@commit).
+            "threadId": fit(message.thread or message.event_id, THREAD_ID),
             "summary": fit(title(message), SUMMARY, escape=escape),
             "eventType": f"{message.event}.{message.status.lower()}",
             "additionalContext": {
