@@ -333,6 +333,27 @@ def _kill_group(process_group: int) -> None:
         os.killpg(process_group, signal.SIGKILL)
 
 
+def _live_members(process_groups: set[int]) -> list[int]:
+    """The processes of these groups that have not ended (a zombie waiting to be reaped has ended)."""
+    members = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        with contextlib.suppress(OSError, IndexError, ValueError):
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+            if fields[0] != "Z" and int(fields[2]) in process_groups:
+                members.append(int(stat.parent.name))
+    return members
+
+
+def _end_groups(process_groups: list[int], wait_seconds: float = 5.0) -> None:
+    """Kill every process of the build's groups and wait (bounded) until they are gone: SIGKILL is
+    delivered asynchronously, and the build is not over while one of its processes still runs."""
+    for process_group in process_groups:
+        _kill_group(process_group)
+    deadline = time.monotonic() + wait_seconds
+    while _live_members(set(process_groups)) and time.monotonic() < deadline:
+        time.sleep(0.01)
+
+
 def _initial_state(variables: Mapping[str, str], source_dir: Path) -> str:
     lines = [f"declare -x {name}={shlex.quote(value)}" for name, value in variables.items()]
     lines.append(f"cd -- {shlex.quote(str(source_dir))}")
@@ -398,8 +419,7 @@ def run_buildspec(
                     ended = phase.on_failure == "ABORT" and name != "build"
         finally:
             # The build's background processes end with it, as they do with CodeBuild's container.
-            for process_group in run.process_groups:
-                _kill_group(process_group)
+            _end_groups(run.process_groups)
     if run.timed_out:
         status = TIMED_OUT
     elif any(result.status == FAILED for result in results):
