@@ -67,3 +67,26 @@ def ecs_variant(config: Path, directory: Path, traffic: str = "canary") -> Path:
     path = directory / f"ecs.{config.name}"
     path.write_text(yaml.safe_dump(document, sort_keys=False), encoding="utf-8")
     return path
+
+
+# One push of each kind, for the stories and the metrics of `ecr-pipeline status` (run with no quiet
+# window): 1 deployed then replaced by 5, 2 docs-only, 3 a git tag, 4 superseded by 5, 6 blocked by
+# two of its three findings.
+PUSHES_OF_EVERY_KIND = """
+name: pushes-of-every-kind
+steps:
+  - commit: {branch: main, message: "First", files: {Dockerfile: "FROM scratch\\n", app.txt: "1\\n"}}
+  - commit: {branch: main, message: "Docs only", files: {docs/guide.md: "# Guide\\n"}}
+  - tag: {name: v1.0.0, ref: main~1}
+  - wait: false
+    commit: {branch: main, message: "Second", files: {app.txt: "2\\n"}}
+  - commit: {branch: main, message: "Third", files: {app.txt: "3\\n"}}
+  - commit:
+      branch: main
+      message: "Vulnerable"
+      files: {app.txt: "4\\n"}
+      scan_findings:
+        - {id: CVE-2023-4863, severity: CRITICAL, package: libwebp, version: 1.2.4, fixed_in: 1.3.2}
+        - {id: CVE-2023-5129, severity: HIGH, package: libwebp, version: 1.2.4, fixed_in: 1.3.2}
+        - {id: CVE-2024-0727, severity: MEDIUM, package: openssl, version: 3.0.2, fixed_in: 3.0.13}
+"""

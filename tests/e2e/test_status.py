@@ -21,7 +21,7 @@ from emulator.core import DEFAULT_CONFIG, Emulator, Options
 from emulator.logs_insights import read_logs, run_query
 from emulator.operator_role import OPERATOR_CALLER, operator_shell
 from emulator.output import Printer
-from tests.e2e.helpers import builds_of, image_of, step
+from tests.e2e.helpers import PUSHES_OF_EVERY_KIND, builds_of, image_of, step
 
 pytestmark = pytest.mark.e2e
 
@@ -35,24 +35,6 @@ steps:
   - commit: {branch: main, message: "Second", files: {app.txt: "2\\n"}}
 """
 # No quiet window here: the fourth push builds at once and the fifth supersedes its running build.
-ECONOMY_SCENARIO = """
-name: build-economy
-steps:
-  - commit: {branch: main, message: "First", files: {Dockerfile: "FROM scratch\\n", app.txt: "1\\n"}}
-  - commit: {branch: main, message: "Docs only", files: {docs/guide.md: "# Guide\\n"}}
-  - tag: {name: v1.0.0, ref: main~1}
-  - wait: false
-    commit: {branch: main, message: "Second", files: {app.txt: "2\\n"}}
-  - commit: {branch: main, message: "Third", files: {app.txt: "3\\n"}}
-  - commit:
-      branch: main
-      message: "Vulnerable"
-      files: {app.txt: "4\\n"}
-      scan_findings:
-        - {id: CVE-2023-4863, severity: CRITICAL, package: libwebp, version: 1.2.4, fixed_in: 1.3.2}
-        - {id: CVE-2023-5129, severity: HIGH, package: libwebp, version: 1.2.4, fixed_in: 1.3.2}
-        - {id: CVE-2024-0727, severity: MEDIUM, package: openssl, version: 3.0.2, fixed_in: 3.0.13}
-"""
 
 
 def run_metrics(directory: Path, scenario: str, config: Path = DEFAULT_CONFIG) -> dict[str, Any]:
@@ -100,7 +82,7 @@ def economy_run(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     config = yaml.safe_load(DEFAULT_CONFIG.read_text(encoding="utf-8"))
     config["repositories"]["demo-app"]["build_window"] = 0
     (directory / "pipeline.yaml").write_text(yaml.safe_dump(config), encoding="utf-8")
-    return run_metrics(directory, ECONOMY_SCENARIO, directory / "pipeline.yaml")
+    return run_metrics(directory, PUSHES_OF_EVERY_KIND, directory / "pipeline.yaml")
 
 
 def test_the_metrics_count_the_deployment_and_the_rollback(printed: dict[str, Any]) -> None:

@@ -18,26 +18,11 @@ from emulator.__main__ import run_scenario
 from emulator.core import DEFAULT_CONFIG, Emulator, Options
 from emulator.operator_role import OPERATOR_CALLER, operator_shell, story_options
 from emulator.output import Printer
-from tests.e2e.helpers import builds_of, image_of, step
+from tests.e2e.helpers import PUSHES_OF_EVERY_KIND, builds_of, image_of, step
 
 pytestmark = pytest.mark.e2e
 
-SCENARIO = """
-name: stories
-steps:
-  - commit: {branch: main, message: "First", files: {Dockerfile: "FROM scratch\\n", app.txt: "1\\n"}}
-  - commit: {branch: main, message: "Docs only", files: {docs/guide.md: "# Guide\\n"}}
-  - tag: {name: v1.0.0, ref: main~1}
-  - wait: false
-    commit: {branch: main, message: "Second", files: {app.txt: "2\\n"}}
-  - commit: {branch: main, message: "Third", files: {app.txt: "3\\n"}}
-  - commit:
-      branch: main
-      message: "Vulnerable"
-      files: {app.txt: "4\\n"}
-      scan_findings:
-        - {id: CVE-2023-4863, severity: CRITICAL, package: libwebp, version: 1.2.4, fixed_in: 1.3.2}
-"""
+
 # Steps (1-based): 1 deployed then replaced by 5, 2 docs-only, 3 the tag, 4 superseded by 5, 6 blocked.
 ASKED = {
     "deployed": lambda report: ["--commit", step(report, 1)["commit"]],
@@ -67,7 +52,7 @@ def told(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     config = yaml.safe_load(DEFAULT_CONFIG.read_text(encoding="utf-8"))
     config["repositories"]["demo-app"]["build_window"] = 0
     (directory / "pipeline.yaml").write_text(yaml.safe_dump(config), encoding="utf-8")
-    (directory / "scenario.yaml").write_text(SCENARIO, encoding="utf-8")
+    (directory / "scenario.yaml").write_text(PUSHES_OF_EVERY_KIND, encoding="utf-8")
     seen: dict[str, Any] = {"stories": {}, "texts": {}}
 
     def look(emulator: Emulator, report: dict[str, Any]) -> None:
@@ -188,7 +173,9 @@ def test_a_blocked_image_tells_its_verdict_reasons_and_top_finding(told: dict[st
     assert reported is not None and reported["verdict"] == "BLOCKED"
     assert blocked["image_digest"] == reported["digest"]
     assert blocked["verdict"]["verdict"] == "BLOCKED" and blocked["verdict"]["reasons"]
-    assert [finding["id"] for finding in blocked["verdict"]["top_findings"]] == ["CVE-2023-4863"]
+    # The top findings, by severity: all three of the scan's (two of them blocked it).
+    top = [finding["id"] for finding in blocked["verdict"]["top_findings"]]
+    assert top == ["CVE-2023-4863", "CVE-2023-5129", "CVE-2024-0727"]
     assert "latest" not in blocked["tags"]
     assert dev(story(told, "blocked"))["deployments"] == []
 
