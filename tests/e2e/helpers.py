@@ -69,6 +69,17 @@ def ecs_variant(config: Path, directory: Path, traffic: str = "canary") -> Path:
     return path
 
 
+def without_quiet_window(config: Path, directory: Path) -> Path:
+    """A copy of a pipeline.yaml whose repositories build at once (build_window 0): a push to a branch
+    with a running build supersedes it instead of waiting to be coalesced."""
+    document = yaml.safe_load(config.read_text(encoding="utf-8"))
+    for repository in document["repositories"].values():
+        repository["build_window"] = 0
+    path = directory / f"no-window.{config.name}"
+    path.write_text(yaml.safe_dump(document, sort_keys=False), encoding="utf-8")
+    return path
+
+
 # One push of each kind, for the stories and the metrics of `ecr-pipeline status` (run with no quiet
 # window): 1 deployed then replaced by 5, 2 docs-only, 3 a git tag, 4 superseded by 5, 6 blocked by
 # two of its three findings.

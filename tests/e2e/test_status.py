@@ -12,7 +12,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import yaml
 
 from ecr_pipeline.core.start_build import REASON_IMAGE_EXISTS, REASON_NO_MATCHING_PATHS, REASON_SUPERSEDED
 from ecr_pipeline.status import main
@@ -21,7 +20,7 @@ from emulator.core import DEFAULT_CONFIG, Emulator, Options
 from emulator.logs_insights import read_logs, run_query
 from emulator.operator_role import OPERATOR_CALLER, operator_shell
 from emulator.output import Printer
-from tests.e2e.helpers import PUSHES_OF_EVERY_KIND, builds_of, image_of, step
+from tests.e2e.helpers import PUSHES_OF_EVERY_KIND, builds_of, image_of, step, without_quiet_window
 
 pytestmark = pytest.mark.e2e
 
@@ -79,10 +78,7 @@ def printed(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
 @pytest.fixture(scope="module")
 def economy_run(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     directory = tmp_path_factory.mktemp("economy")
-    config = yaml.safe_load(DEFAULT_CONFIG.read_text(encoding="utf-8"))
-    config["repositories"]["demo-app"]["build_window"] = 0
-    (directory / "pipeline.yaml").write_text(yaml.safe_dump(config), encoding="utf-8")
-    return run_metrics(directory, PUSHES_OF_EVERY_KIND, directory / "pipeline.yaml")
+    return run_metrics(directory, PUSHES_OF_EVERY_KIND, without_quiet_window(DEFAULT_CONFIG, directory))
 
 
 def test_the_metrics_count_the_deployment_and_the_rollback(printed: dict[str, Any]) -> None:

@@ -11,14 +11,13 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import yaml
 
 from ecr_pipeline.cli import main
 from emulator.__main__ import run_scenario
 from emulator.core import DEFAULT_CONFIG, Emulator, Options
 from emulator.operator_role import OPERATOR_CALLER, operator_shell, story_options
 from emulator.output import Printer
-from tests.e2e.helpers import PUSHES_OF_EVERY_KIND, builds_of, image_of, step
+from tests.e2e.helpers import PUSHES_OF_EVERY_KIND, builds_of, image_of, step, without_quiet_window
 
 pytestmark = pytest.mark.e2e
 
@@ -49,9 +48,7 @@ def status(emulator: Emulator, arguments: list[str]) -> tuple[int, str, str]:
 def told(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     directory = tmp_path_factory.mktemp("story")
     # No quiet window: the second push builds at once, and the third supersedes its running build.
-    config = yaml.safe_load(DEFAULT_CONFIG.read_text(encoding="utf-8"))
-    config["repositories"]["demo-app"]["build_window"] = 0
-    (directory / "pipeline.yaml").write_text(yaml.safe_dump(config), encoding="utf-8")
+    config = without_quiet_window(DEFAULT_CONFIG, directory)
     (directory / "scenario.yaml").write_text(PUSHES_OF_EVERY_KIND, encoding="utf-8")
     seen: dict[str, Any] = {"stories": {}, "texts": {}}
 
@@ -69,7 +66,7 @@ def told(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
         seen["writes"] = [call.operation for call in calls if call.is_write]
         seen["gaps"] = list(emulator.permission_gaps)
 
-    options = Options(printer=Printer(enabled=False), config=directory / "pipeline.yaml")
+    options = Options(printer=Printer(enabled=False), config=config)
     seen["report"] = run_scenario(directory / "scenario.yaml", options, while_running=look)
     return seen
 
