@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
+from typing import Any
 
 import pytest
 from hypothesis import HealthCheck, settings
@@ -30,3 +32,14 @@ def fake_aws_environment(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("POWERTOOLS_METRICS_NAMESPACE", "EcrPipelineTest")
     monkeypatch.setenv("POWERTOOLS_SERVICE_NAME", "ecr-pipeline")
     monkeypatch.setenv("POWERTOOLS_DEV", "false")
+
+
+@pytest.fixture
+def slack_stand_in() -> Iterator[Any]:
+    """The emulator's Slack stand-in (webhook and Web API) on loopback, for the test's duration."""
+    from emulator.slack import SlackWebhook
+
+    running = SlackWebhook()
+    running.start()
+    yield running
+    running.stop()

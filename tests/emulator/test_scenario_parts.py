@@ -6,7 +6,6 @@ import http.client
 import subprocess
 import urllib.error
 import urllib.request
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -82,11 +81,8 @@ def test_a_hand_pushed_image_has_the_manifest_of_the_commit_s_build(repository: 
 
 
 @pytest.fixture
-def webhook() -> Iterator[SlackWebhook]:
-    running = SlackWebhook()
-    running.start()
-    yield running
-    running.stop()
+def webhook(slack_stand_in: SlackWebhook) -> SlackWebhook:
+    return slack_stand_in
 
 
 def _post(url: str, timeout: float = 5) -> tuple[int, dict[str, str], bytes]:

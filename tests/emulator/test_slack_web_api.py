@@ -6,7 +6,6 @@ from __future__ import annotations
 import json
 import urllib.parse
 import urllib.request
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -43,11 +42,8 @@ def test_each_channel_has_its_own_rate() -> None:
 
 
 @pytest.fixture
-def slack() -> Iterator[SlackWebhook]:
-    stand_in = SlackWebhook()
-    stand_in.start()
-    yield stand_in
-    stand_in.stop()
+def slack(slack_stand_in: SlackWebhook) -> SlackWebhook:
+    return slack_stand_in
 
 
 def _call(slack: SlackWebhook, method: str, body: bytes, content_type: str, token: str = BOT_TOKEN) -> Any:

@@ -38,11 +38,8 @@ class Threads:
 
 
 @pytest.fixture
-def slack() -> Iterator[SlackWebhook]:
-    stand_in = SlackWebhook()
-    stand_in.start()
-    yield stand_in
-    stand_in.stop()
+def slack(slack_stand_in: SlackWebhook) -> SlackWebhook:
+    return slack_stand_in
 
 
 @pytest.fixture
